@@ -1,0 +1,77 @@
+"""Arm dosing, best effort: "Isatuximab (10 mg/kg) on Days 1, 8, 15, and 22 during Cycle 1" →
+``Dose("Isatuximab", 10, "mg/kg", (1, 8, 15, 22), "1")``.
+
+Arm descriptions are free prose; what cannot be read confidently is left out rather than
+guessed, so an arm whose description says nothing recognisable has no dosing items.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ctwatch.model import Dose
+
+_AMOUNT = re.compile(
+    r"(?P<dose>\d+(?:\.\d+)?)\s*(?P<unit>(?:mg|mcg|µg|μg|g|iu|units?|ml|gy)"
+    r"(?:\s*/\s*(?:kg|m\^?2|m²|day|d|dose))?)(?![a-z])",
+    re.IGNORECASE,
+)
+_DAYS = re.compile(
+    r"\bdays?\s+(?P<days>\d+(?:\s*(?:,|&|\band\b|\bthrough\b|\bto\b|-|–)\s*(?:and\s+)?\d+)*)"
+    r"(?:\s+(?:during|of|in)\s+(?P<cycle>(?:each|every|all|subsequent)\s+cycles?|cycles?\s+\d+))?",
+    re.IGNORECASE,
+)
+
+
+def parse(description: str | None, interventions: tuple[str, ...]) -> tuple[Dose, ...]:
+    """Dosing items for the named interventions found in an arm description."""
+    if not description or not interventions:
+        return ()
+    items: list[Dose] = []
+    for name, segment in _segments(description, interventions):
+        items.extend(_doses(name, segment))
+    return tuple(items)
+
+
+def _segments(text: str, names: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The text from each mention of an intervention up to the next mention of any."""
+    mentions = sorted(
+        (match.start(), name)
+        for name in names
+        for match in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE)
+    )
+    if not mentions:
+        return []
+    ends = [start for start, _ in mentions[1:]] + [len(text)]
+    return [(name, text[start:end]) for (start, name), end in zip(mentions, ends, strict=True)]
+
+
+def _doses(name: str, segment: str) -> list[Dose]:
+    amount = _AMOUNT.search(segment)
+    dose = float(amount["dose"]) if amount else None
+    if dose is not None and dose.is_integer():
+        dose = int(dose)
+    unit = re.sub(r"\s+", "", amount["unit"]) if amount else None
+    schedules = [(_days(m["days"]), _cycle(m["cycle"])) for m in _DAYS.finditer(segment)]
+    if not schedules:
+        return [Dose(name, dose, unit)] if amount else []
+    return [Dose(name, dose, unit, days, cycle) for days, cycle in schedules]
+
+
+def _days(text: str) -> tuple[int, ...]:
+    days: list[int] = []
+    for part in re.split(r"\s*(?:,|&|\band\b)\s*", text):
+        bounds = re.split(r"\s*(?:\bthrough\b|\bto\b|-|–)\s*", part.strip())
+        numbers = [int(bound) for bound in bounds if bound.isdigit()]
+        if len(numbers) == 2 and numbers[0] < numbers[1]:
+            days.extend(range(numbers[0], numbers[1] + 1))
+        else:
+            days.extend(numbers)
+    return tuple(days)
+
+
+def _cycle(text: str | None) -> str | None:
+    if not text:
+        return None
+    number = re.search(r"\d+", text)
+    return number[0] if number else text.split()[0].lower()

@@ -1,0 +1,76 @@
+"""The one exception tree of ctwatch.
+
+    CtwatchError                 anything ctwatch expects to go wrong
+    ├── ConfigError              config.yaml, a command-line value or an NCT id is not usable
+    │   └── InvalidNctId         not "NCT" + 8 digits; refused before any request
+    ├── FetchError               the registry could not give us the record we asked for
+    │   ├── TrialNotFound        the registry says the study does not exist (404)
+    │   ├── RateLimited          still 429 after every retry
+    │   └── BadResponse          not the record asked for (HTML, truncated, wrong id…)
+    ├── ParseError               a saved or fetched record cannot be read as a study
+    ├── StoreError               the snapshot store cannot be read or written
+    └── NotifyError              an alert could not be delivered
+
+Every error names the thing it concerns (trial, URL, file or key) in its message, so the CLI
+can print ``str(error)`` as the one line a person reads.
+"""
+
+from __future__ import annotations
+
+
+class CtwatchError(Exception):
+    """Root of every error ctwatch raises on purpose."""
+
+
+class ConfigError(CtwatchError):
+    """A configuration key, option value or identifier is not usable."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+
+
+class InvalidNctId(ConfigError):
+    """An NCT id that is not "NCT" followed by 8 digits."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(f"{value!r} is not an NCT id (expected NCT followed by 8 digits)")
+        self.value = value
+
+
+class FetchError(CtwatchError):
+    """The registry did not give us the record we asked for."""
+
+    def __init__(self, message: str, *, nct_id: str | None = None, url: str | None = None) -> None:
+        where = " ".join(part for part in (nct_id, f"({url})" if url else None) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.nct_id = nct_id
+        self.url = url
+
+
+class TrialNotFound(FetchError):
+    """The registry has no study with this id."""
+
+
+class RateLimited(FetchError):
+    """The registry kept answering 429 Too Many Requests."""
+
+
+class BadResponse(FetchError):
+    """A reply that is not the complete JSON record that was asked for."""
+
+
+class ParseError(CtwatchError):
+    """A record that cannot be read as a ClinicalTrials.gov study."""
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(f"{source}: {message}" if source else message)
+        self.source = source
+
+
+class StoreError(CtwatchError):
+    """The snapshot store cannot be read or written."""
+
+
+class NotifyError(CtwatchError):
+    """An alert could not be delivered on a channel."""

@@ -1,0 +1,256 @@
+"""The normalized trial: frozen dataclasses whose ``to_dict()`` is the published JSON shape.
+
+The shape is the analyst contract of DESIGN.md §3 and is described by ``trial.schema.json``
+beside this module. Every key is always present; absent values are ``None`` or empty lists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, fields, is_dataclass
+from importlib import resources
+from typing import Any, get_args, get_origin, get_type_hints
+
+from ctwatch.errors import InvalidNctId
+
+SCHEMA_VERSION = 1
+
+_NCT_ID = re.compile(r"\s*(nct)(\d{8})\s*", re.IGNORECASE)
+
+
+def parse_nct_id(value: str) -> str:
+    """Validate an NCT id ("NCT" + 8 digits, any case) and return it upper-cased."""
+    match = _NCT_ID.fullmatch(value or "")
+    if not match:
+        raise InvalidNctId(value)
+    return "NCT" + match.group(2)
+
+
+def _key(name: str) -> str:
+    """The JSON key of a field: ``class_`` is published as ``class``."""
+    return name.rstrip("_")
+
+
+class Record:
+    """Mixin for the domain dataclasses: conversion to and from the published JSON shape."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {_key(f.name): _dump(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        hints = _hints(cls)
+        return cls(**{f.name: _load(hints[f.name], data.get(_key(f.name))) for f in fields(cls)})  # type: ignore[arg-type]
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [_dump(item) for item in value]
+    return value
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _load(hint: Any, value: Any) -> Any:
+    if value is None:
+        return () if get_origin(hint) is tuple else None
+    args = [arg for arg in get_args(hint) if arg is not type(None)]
+    if get_origin(hint) is tuple:
+        return tuple(_load(args[0], item) for item in value)
+    target = args[0] if args and get_origin(hint) is not tuple else hint
+    if is_dataclass(target) and isinstance(value, dict):
+        return target.from_dict(value)  # type: ignore[union-attr]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Party(Record):
+    """An organisation: lead sponsor or collaborator."""
+
+    name: str | None = None
+    class_: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sponsor(Record):
+    lead: Party | None = None
+    collaborators: tuple[Party, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DatePoint(Record):
+    """A registry date with its precision kept ("2023-10" stays "2023-10") and its type."""
+
+    date: str | None = None
+    type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Status(Record):
+    overall: str | None = None
+    why_stopped: str | None = None
+    verified: str | None = None
+    start: DatePoint = field(default_factory=DatePoint)
+    primary_completion: DatePoint = field(default_factory=DatePoint)
+    completion: DatePoint = field(default_factory=DatePoint)
+    first_posted: str | None = None
+    last_update_posted: str | None = None
+    has_results: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment(Record):
+    count: int | None = None
+    type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Design(Record):
+    study_type: str | None = None
+    phases: tuple[str, ...] = ()
+    allocation: str | None = None
+    intervention_model: str | None = None
+    masking: str | None = None
+    primary_purpose: str | None = None
+    enrollment: Enrollment = field(default_factory=Enrollment)
+
+
+@dataclass(frozen=True, slots=True)
+class Dose(Record):
+    """One dosing instruction read from an arm description, best effort."""
+
+    intervention: str
+    dose: float | None = None
+    unit: str | None = None
+    days: tuple[int, ...] = ()
+    cycle: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Arm(Record):
+    label: str
+    type: str | None = None
+    description: str | None = None
+    interventions: tuple[str, ...] = ()
+    dosing: tuple[Dose, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Intervention(Record):
+    type: str | None
+    name: str
+    description: str | None = None
+    other_names: tuple[str, ...] = ()
+    arms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Record):
+    kind: str  # primary | secondary | other
+    measure: str
+    description: str | None = None
+    time_frame: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold(Record):
+    """A numeric bound in a criterion: ``measure comparator value unit``."""
+
+    measure: str | None
+    comparator: str  # one of > >= < <= =
+    value: float | int
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion(Record):
+    id: str
+    text: str
+    children: tuple[Criterion, ...] = ()
+    thresholds: tuple[Threshold, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility(Record):
+    sex: str | None = None
+    minimum_age: str | None = None
+    maximum_age: str | None = None
+    std_ages: tuple[str, ...] = ()
+    healthy_volunteers: bool | None = None
+    inclusion: tuple[Criterion, ...] = ()
+    exclusion: tuple[Criterion, ...] = ()
+    unclassified: tuple[Criterion, ...] = ()
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact(Record):
+    name: str | None = None
+    role: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Official(Record):
+    name: str | None = None
+    affiliation: str | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Location(Record):
+    facility: str | None = None
+    status: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    country: str | None = None
+    contacts: tuple[Contact, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Trial(Record):
+    """One study record, normalized: the same whatever format it was read from."""
+
+    nct_id: str
+    schema_version: int = SCHEMA_VERSION
+    org_study_id: str | None = None
+    brief_title: str | None = None
+    official_title: str | None = None
+    acronym: str | None = None
+    brief_summary: str | None = None
+    detailed_description: str | None = None
+    sponsor: Sponsor = field(default_factory=Sponsor)
+    conditions: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    status: Status = field(default_factory=Status)
+    design: Design = field(default_factory=Design)
+    arms: tuple[Arm, ...] = ()
+    interventions: tuple[Intervention, ...] = ()
+    outcomes: tuple[Outcome, ...] = ()
+    eligibility: Eligibility = field(default_factory=Eligibility)
+    contacts: tuple[Contact, ...] = ()
+    officials: tuple[Official, ...] = ()
+    locations: tuple[Location, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = Record.to_dict(self)
+        # schema_version leads the published object, as in DESIGN §3.
+        return {"schema_version": data.pop("schema_version"), **data}
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of ``Trial.to_dict()``, shipped as ``trial.schema.json``."""
+    text = resources.files("ctwatch").joinpath("trial.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)

@@ -1,0 +1,272 @@
+"""API v2 study JSON → Trial: a single study, a list page, or a history-API version.
+
+The history API (``/api/int/studies/…``) serves the same study layout with HTML markup and
+entities in every text field, where API v2 serves CommonMark in its markup fields; both are
+normalized by :mod:`ctwatch.markup`, so the same content gives the same trial.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ctwatch import criteria, dosing
+from ctwatch.errors import InvalidNctId, ParseError
+from ctwatch.markup import Markup, inline, to_text
+from ctwatch.model import (
+    Arm,
+    Contact,
+    DatePoint,
+    Design,
+    Eligibility,
+    Enrollment,
+    Intervention,
+    Location,
+    Official,
+    Outcome,
+    Party,
+    Sponsor,
+    Status,
+    Trial,
+    parse_nct_id,
+)
+
+Json = dict[str, Any]
+
+
+def studies(document: Any) -> list[tuple[Json, Markup]]:
+    """The study objects a document holds, with the markup their text is written in."""
+    if not isinstance(document, dict):
+        raise ParseError("not a study record: expected a JSON object")
+    if isinstance(document.get("studies"), list):
+        return [(study, "markdown") for study in document["studies"]]
+    if isinstance(document.get("study"), dict):
+        return [(document["study"], "html")]
+    return [(document, "markdown")]
+
+
+def parse(document: Any) -> list[Trial]:
+    """Every trial in an API v2 or history-API document."""
+    return [parse_study(study, markup) for study, markup in studies(document)]
+
+
+def parse_study(study: Any, markup: Markup = "markdown") -> Trial:
+    """One study object (``{"protocolSection": …}``) as a normalized trial."""
+    if not isinstance(study, dict) or not isinstance(study.get("protocolSection"), dict):
+        raise ParseError("not a study record: no protocolSection")
+    protocol = study["protocolSection"]
+    try:
+        return _trial(protocol, study, _Text(markup))
+    except InvalidNctId as error:
+        raise ParseError(f"identificationModule.nctId: {error}") from None
+    except (TypeError, AttributeError) as error:
+        nct = _get(protocol, "identificationModule", "nctId")
+        raise ParseError(f"{nct or 'study'}: malformed record ({error})") from None
+
+
+class _Text:
+    """Reads text fields in the markup of the document they come from."""
+
+    def __init__(self, markup: Markup) -> None:
+        self.markup = markup
+
+    def line(self, value: Any) -> str | None:
+        return inline(value, self.markup) if isinstance(value, str) else None
+
+    def rich(self, value: Any) -> str | None:
+        return to_text(value, self.markup) if isinstance(value, str) else None
+
+    def lines(self, values: Any) -> tuple[str, ...]:
+        return tuple(text for text in map(self.line, _items(values)) if text)
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _items(values: Any) -> list[Any]:
+    return values if isinstance(values, list) else []
+
+
+def _dicts(values: Any) -> list[Json]:
+    return [value for value in _items(values) if isinstance(value, dict)]
+
+
+def _enum(value: Any) -> str | None:
+    return value.strip().upper() or None if isinstance(value, str) else None
+
+
+def _trial(protocol: Json, study: Json, text: _Text) -> Trial:
+    ident = protocol.get("identificationModule") or {}
+    description = protocol.get("descriptionModule") or {}
+    conditions = protocol.get("conditionsModule") or {}
+    arms, interventions = _arms_and_interventions(protocol.get("armsInterventionsModule"), text)
+    contacts = protocol.get("contactsLocationsModule") or {}
+    return Trial(
+        nct_id=parse_nct_id(str(ident.get("nctId") or "")),
+        org_study_id=text.line(_get(ident, "orgStudyIdInfo", "id")),
+        brief_title=text.line(ident.get("briefTitle")),
+        official_title=text.line(ident.get("officialTitle")),
+        acronym=text.line(ident.get("acronym")),
+        brief_summary=text.rich(description.get("briefSummary")),
+        detailed_description=text.rich(description.get("detailedDescription")),
+        sponsor=_sponsor(protocol.get("sponsorCollaboratorsModule"), text),
+        conditions=text.lines(conditions.get("conditions")),
+        keywords=text.lines(conditions.get("keywords")),
+        status=_status(protocol.get("statusModule") or {}, study, text),
+        design=_design(protocol.get("designModule") or {}),
+        arms=arms,
+        interventions=interventions,
+        outcomes=_outcomes(protocol.get("outcomesModule") or {}, text),
+        eligibility=_eligibility(protocol.get("eligibilityModule") or {}, text),
+        contacts=tuple(_contact(c, text) for c in _dicts(contacts.get("centralContacts"))),
+        officials=tuple(_official(o, text) for o in _dicts(contacts.get("overallOfficials"))),
+        locations=tuple(_location(loc, text) for loc in _dicts(contacts.get("locations"))),
+    )
+
+
+def _sponsor(module: Any, text: _Text) -> Sponsor:
+    def party(data: Json) -> Party:
+        return Party(text.line(data.get("name")), _enum(data.get("class")))
+
+    lead = _get(module, "leadSponsor")
+    collaborators = _dicts(_get(module, "collaborators"))
+    return Sponsor(party(lead) if isinstance(lead, dict) else None,
+                   tuple(party(c) for c in collaborators))
+
+
+def _date(module: Json, key: str) -> DatePoint:
+    data = module.get(key)
+    if not isinstance(data, dict):
+        return DatePoint()
+    return DatePoint(data.get("date"), _enum(data.get("type")))
+
+
+def _status(module: Json, study: Json, text: _Text) -> Status:
+    return Status(
+        overall=_enum(module.get("overallStatus")),
+        why_stopped=text.rich(module.get("whyStopped")),
+        verified=module.get("statusVerifiedDate"),
+        start=_date(module, "startDateStruct"),
+        primary_completion=_date(module, "primaryCompletionDateStruct"),
+        completion=_date(module, "completionDateStruct"),
+        first_posted=_date(module, "studyFirstPostDateStruct").date,
+        last_update_posted=_date(module, "lastUpdatePostDateStruct").date,
+        has_results=bool(study.get("hasResults")),
+    )
+
+
+def _design(module: Json) -> Design:
+    info = module.get("designInfo") or {}
+    enrollment = module.get("enrollmentInfo") or {}
+    count = enrollment.get("count")
+    if not isinstance(count, int) or isinstance(count, bool):
+        count = None
+    return Design(
+        study_type=_enum(module.get("studyType")),
+        phases=tuple(filter(None, map(_enum, _items(module.get("phases"))))),
+        allocation=_enum(info.get("allocation")),
+        intervention_model=_enum(info.get("interventionModel")),
+        masking=_enum(_get(info, "maskingInfo", "masking")),
+        primary_purpose=_enum(info.get("primaryPurpose")),
+        enrollment=Enrollment(count, _enum(enrollment.get("type"))),
+    )
+
+
+def _outcomes(module: Json, text: _Text) -> tuple[Outcome, ...]:
+    found = []
+    for kind in ("primary", "secondary", "other"):
+        for data in _dicts(module.get(f"{kind}Outcomes")):
+            found.append(Outcome(kind, text.line(data.get("measure")) or "",
+                                 text.rich(data.get("description")),
+                                 text.line(data.get("timeFrame"))))
+    return tuple(found)
+
+
+def _eligibility(module: Json, text: _Text) -> Eligibility:
+    healthy = module.get("healthyVolunteers")
+    return Eligibility(
+        sex=_enum(module.get("sex")),
+        minimum_age=text.line(module.get("minimumAge")),
+        maximum_age=text.line(module.get("maximumAge")),
+        std_ages=tuple(filter(None, map(_enum, _items(module.get("stdAges"))))),
+        healthy_volunteers=healthy if isinstance(healthy, bool) else None,
+        **criteria.eligibility_parts(module.get("eligibilityCriteria"), text.markup),
+    )
+
+
+def _contact(data: Json, text: _Text) -> Contact:
+    return Contact(text.line(data.get("name")), _enum(data.get("role")),
+                   text.line(data.get("phone")), text.line(data.get("email")))
+
+
+def _official(data: Json, text: _Text) -> Official:
+    return Official(text.line(data.get("name")), text.line(data.get("affiliation")),
+                    _enum(data.get("role")))
+
+
+def _location(data: Json, text: _Text) -> Location:
+    return Location(
+        facility=text.line(data.get("facility")),
+        status=_enum(data.get("status")),
+        city=text.line(data.get("city")),
+        state=text.line(data.get("state")),
+        zip=text.line(data.get("zip")),
+        country=text.line(data.get("country")),
+        contacts=tuple(_contact(c, text) for c in _dicts(data.get("contacts"))),
+    )
+
+
+def _arms_and_interventions(
+    module: Any, text: _Text
+) -> tuple[tuple[Arm, ...], tuple[Intervention, ...]]:
+    """Arms and interventions, linked both ways from ``interventionNames`` and
+    ``armGroupLabels`` (the registry keeps both, and they do not always agree)."""
+    raw_arms, raw_items = _dicts(_get(module, "armGroups")), _dicts(_get(module, "interventions"))
+    labels = [text.line(arm.get("label")) or "" for arm in raw_arms]
+    names = [text.line(item.get("name")) or "" for item in raw_items]
+    links: set[tuple[str, str]] = set()
+    for arm, label in zip(raw_arms, labels, strict=True):
+        refs = text.lines(arm.get("interventionNames"))
+        links.update((label, _resolve(ref, names)) for ref in refs)
+    for item, name in zip(raw_items, names, strict=True):
+        refs = text.lines(item.get("armGroupLabels"))
+        links.update((_resolve(ref, labels), name) for ref in refs)
+    arms = []
+    for arm, label in zip(raw_arms, labels, strict=True):
+        linked = _ordered((name for lab, name in links if lab == label), names)
+        description = text.rich(arm.get("description"))
+        arms.append(Arm(label, _enum(arm.get("type")), description, linked,
+                        dosing.parse(description, linked)))
+    interventions = [
+        Intervention(_enum(item.get("type")), name, text.rich(item.get("description")),
+                     text.lines(item.get("otherNames")),
+                     _ordered((lab for lab, nm in links if nm == name), labels))
+        for item, name in zip(raw_items, names, strict=True)
+    ]
+    return tuple(arms), tuple(interventions)
+
+
+def _resolve(reference: str, candidates: list[str]) -> str:
+    """The candidate a reference means: "Drug: Foo" → "Foo", ignoring case and spacing."""
+    wanted = [reference]
+    if ": " in reference:
+        wanted.append(reference.split(": ", 1)[1])
+    for want in wanted:
+        if want in candidates:
+            return want
+    folded = {candidate.casefold(): candidate for candidate in candidates}
+    for want in wanted:
+        if want.casefold() in folded:
+            return folded[want.casefold()]
+    return wanted[-1]
+
+
+def _ordered(found: Any, order: list[str]) -> tuple[str, ...]:
+    """Names in the registry's order of the list they belong to, unknown ones last."""
+    found = set(found)
+    known = [name for name in order if name in found]
+    return tuple(known + sorted(found - set(known)))

@@ -1,0 +1,166 @@
+"""Numeric thresholds in criterion text: ``Absolute neutrophil count ≥ 1500/mm3`` →
+``Threshold("absolute neutrophil count", ">=", 1500, "/mm3")``.
+
+Comparators may be symbols (``≥``, ``>=``, ``>/=``) or words (``at least``, ``no more than``,
+``within``, ``… or more``); numbers may carry thousands separators and decimals; the measure is
+the phrase the number bounds, read back from the comparator to the start of its clause.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ctwatch.model import Threshold
+
+_SYMBOLS = {
+    "≥": ">=", "⩾": ">=", "≧": ">=", ">=": ">=", "=>": ">=", ">/=": ">=",
+    "≤": "<=", "⩽": "<=", "≦": "<=", "<=": "<=", "=<": "<=", "</=": "<=",
+    ">": ">", "<": "<", "=": "=",
+}
+_WORDS = {
+    "greater than or equal to": ">=", "more than or equal to": ">=",
+    "equal to or greater than": ">=", "equal to or more than": ">=", "at least": ">=",
+    "no less than": ">=", "not less than": ">=",
+    "minimum of": ">=", "a minimum of": ">=",
+    "less than or equal to": "<=", "equal to or less than": "<=", "no more than": "<=",
+    "not more than": "<=", "not exceeding": "<=", "at most": "<=", "up to": "<=",
+    "maximum of": "<=", "a maximum of": "<=", "within": "<=",
+    "greater than": ">", "more than": ">", "higher than": ">", "above": ">", "over": ">",
+    "exceeding": ">", "less than": "<", "lower than": "<", "fewer than": "<", "below": "<",
+    "under": "<", "equal to": "=",
+}
+_POSTFIX = {"or more": ">=", "or greater": ">=", "or higher": ">=", "or above": ">=",
+            "or older": ">=", "or less": "<=", "or fewer": "<=", "or lower": "<=",
+            "or below": "<=", "or younger": "<="}
+
+# "75,000" has a thousands separator; "0,1 mV" is a European decimal comma.
+_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+,\d{1,2}(?!\d)|\d+(?:\.\d+)?"
+_UNIT_WORD = (
+    r"years?|yrs?|months?|weeks?|wks?|days?|hours?|hrs?|minutes?|mins?|seconds?|"
+    r"mmhg|mm\s?hg|bpm|cm|mm|kg|gm|mcg|µg|μg|ug|ng|pg|mg|g|dl|ml|µl|μl|ul|mcl|l|"
+    r"mmol|µmol|μmol|umol|nmol|pmol|meq|iu|units?|u|cells?|copies|msec|ms|mv|gy|fold|points?"
+)
+_UNIT = (
+    r"(?P<uln>(?:x|×|times)\s*(?:the\s+)?(?:institutional\s+)?"
+    r"(?P<limit>uln|lln|upper\s+limits?\s+of\s+(?:the\s+)?(?:institutional\s+)?normal"
+    r"(?:\s+(?:value|range))?(?:\s*\(uln\))?))"
+    r"|(?P<unit>%|(?:x\s*10\s*\^?\s*\d+\s*)?/\s*[a-zµμ]+\^?\d*"
+    rf"|(?:x\s+)?(?:{_UNIT_WORD})(?![a-z])(?:\s*/\s*(?:\d+\s*)?[a-zµμ]+\^?\d*(?:\s*hours?)?)*"
+    r"(?:\^?\d(?![\d.,]))?)"
+)
+
+
+def _alternatives(table: dict[str, str]) -> str:
+    return "|".join(re.escape(key).replace(r"\ ", r"\s+") for key in sorted(table, key=len,
+                                                                           reverse=True))
+
+
+# "≥ 1500/mm3", "at least 18 years", "within the last 14 days" (not the start of a range "18-65")
+_PREFIXED = (
+    rf"(?:(?P<sym>{_alternatives(_SYMBOLS)})|\b(?P<word>{_alternatives(_WORDS)})"
+    r"(?:\s+(?:the\s+)?(?:last|past|previous|prior)?)?)"
+    rf"\s*(?P<value>{_NUMBER})(?!\d|\.\d|\s*(?:-|–|to)\s*\d)(?:\s*(?:{_UNIT}))?"
+)
+# "2.0 mg/dl or less", "3,000 or more"
+_POSTFIXED = (
+    rf"\b(?P<pvalue>{_NUMBER})(?!\d|\.\d)\s*(?:{_UNIT.replace('?P<', '?P<p')})?"
+    rf"\s+(?P<post>{_alternatives(_POSTFIX)})\b"
+)
+_PATTERN = re.compile(f"{_PREFIXED}|{_POSTFIXED}", re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r"[;:,.!?](?:\s|$)|\s[-–]\s")
+_CONNECTIVE = re.compile(
+    r".*\b(?:unless|if|when|where|whereas|while|that|which|who|whose|defined\s+as|such\s+as|"
+    r"including|with|without|than|from|for|by)\s+",
+    re.IGNORECASE,
+)
+_TRAILING = re.compile(
+    r"(?:\s+(?:is|are|was|were|be|must|should|to|of|at|in|on|must\s+be|should\s+be|value|level|"
+    r"levels|count\s+of))+\s*$",
+    re.IGNORECASE,
+)
+_LEADING = re.compile(
+    r"^(?:(?:a|an|the|their|his|her|its|and|or|any|all|they|have|has|with|of)(?:\s+|$))+",
+    re.IGNORECASE,
+)
+_AGE_UNIT = re.compile(r"years?|yrs?", re.IGNORECASE)
+_AGE_AFTER = re.compile(r"\s*(?:of\s+age|old|of\s+age\s+or\s+older)\b", re.IGNORECASE)
+_PERSON = re.compile(
+    r"(?:age[ds]?|men|women|males?|females?|patients?|subjects?|participants?|adults?|children|"
+    r"persons?|people|individuals?|volunteers?|male\s+or\s+female|\s)*",
+    re.IGNORECASE,
+)
+
+
+def extract(text: str) -> tuple[Threshold, ...]:
+    """Every numeric bound in one criterion's own text, in order."""
+    found = []
+    start = 0
+    for match in _PATTERN.finditer(text):
+        comparator, value, unit = _reading(match)
+        measure = _measure(text[start:match.start()])
+        if measure is None and unit is None:
+            measure = _noun_after(text[match.end():])
+        if unit and _AGE_UNIT.fullmatch(unit) and _is_age(measure, text[match.end():]):
+            measure = "age"
+        found.append(Threshold(measure, comparator, value, unit))
+        start = match.end()
+    return tuple(found)
+
+
+def _reading(match: re.Match[str]) -> tuple[str, int | float, str | None]:
+    if match["post"]:
+        comparator = _POSTFIX[re.sub(r"\s+", " ", match["post"].lower())]
+        return comparator, _number(match["pvalue"]), _unit(match["puln"], match["punit"])
+    if match["sym"]:
+        comparator = _SYMBOLS[match["sym"]]
+    else:
+        comparator = _WORDS[re.sub(r"\s+", " ", match["word"].lower())]
+    return comparator, _number(match["value"]), _unit(match["uln"], match["unit"])
+
+
+def _number(text: str) -> int | float:
+    if re.fullmatch(r"\d+,\d{1,2}", text):
+        return float(text.replace(",", "."))
+    number = float(text.replace(",", ""))
+    return int(number) if number.is_integer() and "." not in text else number
+
+
+def _unit(uln: str | None, unit: str | None) -> str | None:
+    if uln:
+        return "x LLN" if "lln" in uln.lower() else "x ULN"
+    return re.sub(r"\s+", " ", unit).strip() if unit else None
+
+
+def _open_clause(before: str) -> str:
+    """The text after the last parenthesis still open: "Platelets ≥ 75 (no transfusion within"."""
+    depth = 0
+    for index in range(len(before) - 1, -1, -1):
+        if before[index] == ")":
+            depth += 1
+        elif before[index] == "(":
+            if depth == 0:
+                return before[index + 1:]
+            depth -= 1
+    return before
+
+
+def _measure(before: str) -> str | None:
+    clause = _CLAUSE_BREAK.split(_open_clause(before))[-1]
+    clause = _TRAILING.sub("", clause.strip())
+    clause = _CONNECTIVE.sub("", clause)
+    clause = _LEADING.sub("", clause.strip()).strip()
+    words = clause.lower().split()[-8:]
+    return " ".join(words) or None
+
+
+def _noun_after(after: str) -> str | None:
+    """The counted thing when the number comes first: "at least 1500 granulocytes"."""
+    word = re.match(r"\s+([a-z][a-z-]+)", after, re.IGNORECASE)
+    return word[1].lower() if word and word[1].lower() not in _FILLER else None
+
+
+_FILLER = frozenset({"and", "or", "of", "to", "in", "on", "at", "for", "with", "the", "a", "per"})
+
+
+def _is_age(measure: str | None, after: str) -> bool:
+    return bool(_AGE_AFTER.match(after)) or measure is None or bool(_PERSON.fullmatch(measure))

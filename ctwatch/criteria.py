@@ -49,6 +49,12 @@ def eligibility_parts(text: str | None, markup: Markup) -> dict[str, object]:
     return {**criteria, "text": normalized}
 
 
+def is_heading(line: str) -> bool:
+    """Whether a line of text is a plain section heading ("Key Inclusion Criteria:")."""
+    found = heading(Block(line))
+    return found is not None and not found.qualified and not found.rest
+
+
 def heading(block: Block) -> _Heading | None:
     """The section heading a block is, if it is one."""
     lead = _HEADING_LEAD.match(block.text)

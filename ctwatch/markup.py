@@ -27,6 +27,11 @@ _BLOCK_TAGS = frozenset(
     {"p", "div", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "table", "tr", "hr"}
 )
 _SPACE = re.compile(r"\s+")
+# Text with no markdown syntax at all is paragraphs split by blank lines; reading it without
+# the CommonMark parser gives the same blocks several times faster (most descriptions).
+_MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]<>&]")
+_MARKDOWN_LINE_START = re.compile(r"^(?:[ \t]|[-+*>#=_`~]|\d{1,9}[.)])", re.MULTILINE)
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -59,7 +64,9 @@ def blocks(text: str | None, markup: Markup) -> tuple[Block, ...]:
     if not text or not text.strip():
         return ()
     if markup == "markdown":
-        return html_blocks(_MARKDOWN.render(text))
+        if _MARKDOWN_INLINE.search(text) or _MARKDOWN_LINE_START.search(text):
+            return html_blocks(_MARKDOWN.render(text))
+        return tuple(Block(line) for line in map(clean, _BLANK_LINE.split(text)) if line)
     if markup == "html":
         return html_blocks(text)
     return tuple(Block(line) for line in (clean(part) for part in text.splitlines()) if line)

@@ -67,6 +67,14 @@ _POSTFIXED = (
     rf"\s+(?P<post>{_alternatives(_POSTFIX)})\b"
 )
 _PATTERN = re.compile(f"{_PREFIXED}|{_POSTFIXED}", re.IGNORECASE)
+# "18 - 65 years", "between 18 and 65 years": a unit is required after a dash, so that
+# "grades 9-12" or "protocol 10M-01-1" are not read as bounds.
+_RANGE_UNIT = r"years?|yrs?|months?|weeks?|days?|hours?|%|kg/m\^?2|kg/m²"
+_RANGE = re.compile(
+    rf"\bbetween\s+(?P<blo>{_NUMBER})\s+and\s+(?P<bhi>{_NUMBER})(?:\s*(?P<bunit>{_RANGE_UNIT}))?"
+    rf"|\b(?P<lo>{_NUMBER})\s*(?:-|–|to)\s*(?P<hi>{_NUMBER})\s*(?P<unit>{_RANGE_UNIT})(?![a-z])",
+    re.IGNORECASE,
+)
 _CLAUSE_BREAK = re.compile(r"[;:,.!?](?:\s|$)|\s[-–]\s")
 _CONNECTIVE = re.compile(
     r".*\b(?:unless|if|when|where|whereas|while|that|which|who|whose|defined\s+as|such\s+as|"
@@ -95,16 +103,31 @@ def extract(text: str) -> tuple[Threshold, ...]:
     """Every numeric bound in one criterion's own text, in order."""
     found = []
     start = 0
-    for match in _PATTERN.finditer(text):
-        comparator, value, unit = _reading(match)
+    for match in _matches(text):
+        bounds = _range(match) if match.re is _RANGE else [_reading(match)]
         measure = _measure(text[start:match.start()])
-        if measure is None and unit is None:
-            measure = _noun_after(text[match.end():])
-        if unit and _AGE_UNIT.fullmatch(unit) and _is_age(measure, text[match.end():]):
-            measure = "age"
-        found.append(Threshold(measure, comparator, value, unit))
+        after = text[match.end():]
+        for comparator, value, unit in bounds:
+            named = measure or (None if unit else _noun_after(after))
+            if unit and _AGE_UNIT.fullmatch(unit) and _is_age(named, after):
+                named = "age"
+            found.append(Threshold(named, comparator, value, unit))
         start = match.end()
     return tuple(found)
+
+
+def _matches(text: str) -> list[re.Match[str]]:
+    """Ranges, and single bounds outside them, in reading order."""
+    ranges = list(_RANGE.finditer(text))
+    singles = [m for m in _PATTERN.finditer(text)
+               if not any(m.start() < r.end() and r.start() < m.end() for r in ranges)]
+    return sorted(ranges + singles, key=lambda m: m.start())
+
+
+def _range(match: re.Match[str]) -> list[tuple[str, int | float, str | None]]:
+    low, high = match["blo"] or match["lo"], match["bhi"] or match["hi"]
+    unit = match["bunit"] or match["unit"]
+    return [(">=", _number(low), unit), ("<=", _number(high), unit)]
 
 
 def _reading(match: re.Match[str]) -> tuple[str, int | float, str | None]:

@@ -1,0 +1,93 @@
+"""The analyst contract: every key present, round trips, and the schema describes it all."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jsonschema
+import pytest
+
+from ctwatch.errors import InvalidNctId
+from ctwatch.model import (
+    Arm,
+    Contact,
+    Criterion,
+    Dose,
+    Eligibility,
+    Intervention,
+    Location,
+    Official,
+    Outcome,
+    Party,
+    Sponsor,
+    Threshold,
+    Trial,
+    parse_nct_id,
+    schema,
+)
+
+FULL = Trial(
+    nct_id="NCT04083898",
+    sponsor=Sponsor(Party("Washington University", "OTHER"), (Party("Sanofi", "INDUSTRY"),)),
+    arms=(Arm("A", "EXPERIMENTAL", "d", ("X",), (Dose("X", 10, "mg/kg", (1, 8), "1"),)),),
+    interventions=(Intervention("DRUG", "X", "d", ("x-1",), ("A",)),),
+    outcomes=(Outcome("primary", "ORR", None, "6 months"),),
+    eligibility=Eligibility(
+        sex="ALL", std_ages=("ADULT",), healthy_volunteers=False,
+        inclusion=(Criterion("I1", "Labs:", (Criterion("I1.1", "ANC ≥ 1500", (),
+                                                       (Threshold("anc", ">=", 1500),)),)),),
+        exclusion=(Criterion("E1", "pregnancy"),), unclassified=(Criterion("U1", "other"),)),
+    contacts=(Contact("Ravi Vij", "CONTACT", "314", "a@b"),),
+    officials=(Official("Ravi Vij", "WashU", "PRINCIPAL_INVESTIGATOR"),),
+    locations=(Location("WashU", "RECRUITING", "Saint Louis", "Missouri", "63110",
+                        "United States", (Contact("Ravi Vij", "SUB_INVESTIGATOR"),)),),
+)
+
+
+def test_every_nested_type_validates_and_round_trips() -> None:
+    data = FULL.to_dict()
+    jsonschema.validate(data, schema())
+    assert Trial.from_dict(data) == FULL
+
+
+def test_an_empty_trial_has_every_key() -> None:
+    data = Trial(nct_id="NCT00000001").to_dict()
+    jsonschema.validate(data, schema())
+    assert list(data)[:2] == ["schema_version", "nct_id"]
+    assert data["arms"] == [] and data["acronym"] is None
+    assert data["status"]["start"] == {"date": None, "type": None}
+    assert data["sponsor"] == {"lead": None, "collaborators": []}
+
+
+def test_schema_requires_exactly_the_published_keys() -> None:
+    published = schema()
+    assert set(published["required"]) == set(FULL.to_dict())
+    party = published["$defs"]["party"]
+    assert set(party["required"]) == {f.name.rstrip("_") for f in dataclasses.fields(Party)}
+
+
+def test_schema_rejects_an_unknown_enum_spelling() -> None:
+    data = FULL.to_dict()
+    data["status"]["overall"] = "Active, not recruiting"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema())
+
+
+def test_trials_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        FULL.nct_id = "NCT1"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("NCT04083898", "NCT04083898"),
+    ("nct04083898", "NCT04083898"),
+    (" NCT04083898 ", "NCT04083898"),
+])
+def test_nct_ids_are_upper_cased(value: str, expected: str) -> None:
+    assert parse_nct_id(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "NCT1234567", "NCT123456789", "04083898", "NCTABCDEFGH"])
+def test_bad_nct_ids_are_refused(value: str) -> None:
+    with pytest.raises(InvalidNctId, match="not an NCT id"):
+        parse_nct_id(value)

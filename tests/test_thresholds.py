@@ -1,0 +1,56 @@
+"""Numeric thresholds in criterion text: comparator, number, unit and the measure bounded."""
+
+from __future__ import annotations
+
+import pytest
+
+from ctwatch.model import Threshold
+from ctwatch.thresholds import extract
+
+T = Threshold
+CASES = [
+    ("Absolute neutrophil count ≥ 1500/mm3", [T("absolute neutrophil count", ">=", 1500, "/mm3")]),
+    ("Platelets ≥ 75,000/mm^3 (transfusions not permitted within 7 days of screening)",
+     [T("platelets", ">=", 75000, "/mm^3"), T("transfusions not permitted", "<=", 7, "days")]),
+    ("ALT (SGPT) and AST (SGOT) < 3.5 x the upper limit of the institutional normal value (ULN).",
+     [T("alt (sgpt) and ast (sgot)", "<", 3.5, "x ULN")]),
+    ("Creatinine clearance > 30 ml/min using Cockcroft-Gault formula",
+     [T("creatinine clearance", ">", 30, "ml/min")]),
+    ("At least 18 years of age.", [T("age", ">=", 18, "years")]),
+    ("Men ≥18 years.", [T("age", ">=", 18, "years")]),
+    ("Male or non-pregnant female adult >/=18 years of age", [T("age", ">=", 18, "years")]),
+    ("Age over 18 years.", [T("age", ">", 18, "years")]),
+    ("ECOG ≤ 2", [T("ecog", "<=", 2, None)]),
+    ("unless their CD4+ T-cell counts are < 350 cells/mcL",
+     [T("cd4+ t-cell counts", "<", 350, "cells/mcL")]),
+    ("Receiving any other investigational agents within 14 days prior to enrollment.",
+     [T("receiving any other investigational agents", "<=", 14, "days")]),
+    ("Serum creatinine of 2.0 mg/dl or less, total bilirubin no more than 1.5 x ULN",
+     [T("serum creatinine", "<=", 2.0, "mg/dl"), T("total bilirubin", "<=", 1.5, "x ULN")]),
+    ("Hemoglobin greater than or equal to 9 g/dL", [T("hemoglobin", ">=", 9, "g/dL")]),
+    ("Heart failure (LVEF ≤ 30 %).", [T("lvef", "<=", 30, "%")]),
+    ("ST-depression in at least 2 leads \u003e 0,1 mV",
+     [T("st-depression", ">=", 2, None), T("leads", ">", 0.1, "mV")]),
+    ("Absolute neutrophil count (ANC) ≥1.0 x 109/L",
+     [T("absolute neutrophil count (anc)", ">=", 1.0, "x 109/L")]),
+    ("with at least 1500 granulocytes", [T("granulocytes", ">=", 1500, None)]),
+    ("Weight must be stable within 5% for 3 months", [T("weight must be stable", "<=", 5, "%")]),
+    ("Histologically confirmed grade 1, 2, or 3a follicular lymphoma", []),
+    ("Age 18 - 65 years", [T("age", ">=", 18, "years"), T("age", "<=", 65, "years")]),
+    ("Adults 18 to 65 years old.", [T("age", ">=", 18, "years"), T("age", "<=", 65, "years")]),
+    ("BMI between 18.5 and 30 kg/m2",
+     [T("bmi", ">=", 18.5, "kg/m2"), T("bmi", "<=", 30, "kg/m2")]),
+    ("Enrolled as a student in Grades 9-12", []),
+    ("completed protocol 10M-01-1 or 10M-00-4", []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES, ids=[c[0][:40] for c in CASES])
+def test_extract(text: str, expected: list[Threshold]) -> None:
+    assert list(extract(text)) == expected
+
+
+def test_integers_stay_integers_and_decimals_stay_decimals() -> None:
+    [whole, decimal] = extract("ANC ≥ 1,500 and bilirubin ≤ 2.0")
+    assert isinstance(whole.value, int)
+    assert isinstance(decimal.value, float)

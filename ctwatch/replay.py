@@ -1,0 +1,389 @@
+"""A local stand-in for clinicaltrials.gov, serving study records over HTTP on 127.0.0.1.
+
+It answers the endpoints ctwatch uses the way reference/ctgov-api.md describes the real ones:
+one study (``/api/v2/studies/{nct}``: 301 for an alias, plain-text 400/404), the list
+(``/api/v2/studies?filter.ids=…&pageSize=…&pageToken=…``), ``/api/v2/version`` and the site's
+history endpoints (``/api/int/studies/{nct}?history=true``, ``…/history/{v}``). It counts the
+requests it sees by route and by path. The test suite and ``ctwatch demo`` use it so that the
+real HTTP code runs without the internet.
+
+    with ReplayServer(Registry.from_directory("fixtures/registry/studies")) as server:
+        Client(ApiSettings(base_url=server.url)).fetch_study("NCT00184067")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import socket
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+API_VERSION = "2.0.5"
+DEFAULT_DATA_TIMESTAMP = "2026-01-05T09:00:05"
+DEFAULT_PAGE_SIZE = 10  # the API's default when pageSize is not given
+MAX_PAGE_SIZE = 1000  # larger values are silently clamped, as upstream
+
+# The API accepts any case and optional leading zeros (spec pattern ^[Nn][Cc][Tt]0*[1-9]\d{0,7}$).
+_NCT = re.compile(r"[Nn][Cc][Tt]0*([1-9]\d{0,7})")
+_ROUTES = (
+    ("list", re.compile(r"/api/v2/studies/?")),
+    ("study", re.compile(r"/api/v2/studies/(?P<id>[^/]+)")),
+    ("version", re.compile(r"/api/v2/version")),
+    ("history_index", re.compile(r"/api/int/studies/(?P<id>[^/]+)")),
+    ("history_version", re.compile(r"/api/int/studies/(?P<id>[^/]+)/history/(?P<v>[^/]+)")),
+)
+Query = dict[str, list[str]]  # parsed query string, as parse_qs gives it
+_KNOWN_PARAMETERS = {
+    "list": {"filter.ids", "pageSize", "pageToken", "countTotal", "format", "markupFormat"},
+    "study": {"format", "markupFormat", "fields"},
+    "version": set(),
+    "history_index": {"history"},
+    "history_version": set(),
+}
+
+
+def canonical_id(value: str) -> str | None:
+    """``NCT`` + 8 digits for anything the API would accept as an NCT id, else None."""
+    match = _NCT.fullmatch(value.strip())
+    return f"NCT{int(match.group(1)):08d}" if match else None
+
+
+@dataclass(frozen=True)
+class Version:
+    """One registry version of a study, as the history endpoints serve it."""
+
+    date: str
+    study: Mapping[str, Any]
+    module_labels: tuple[str, ...] = ()
+
+
+class Registry:
+    """The records the server publishes; mutable, so a demo can publish a new version mid-run."""
+
+    def __init__(self, data_timestamp: str = DEFAULT_DATA_TIMESTAMP) -> None:
+        self.data_timestamp = data_timestamp
+        self._records: dict[str, bytes] = {}
+        self._aliases: dict[str, str] = {}
+        self._versions: dict[str, list[Version]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_directory(cls, directory: str | Path) -> Registry:
+        """A registry of every ``*.json`` API v2 study record in ``directory``."""
+        registry = cls()
+        for path in sorted(Path(directory).glob("*.json")):
+            registry.publish(path.read_bytes())
+        return registry
+
+    def publish(self, record: bytes | Mapping[str, Any]) -> str:
+        """Add or replace a study's current record (raw API v2 JSON or a dict); its NCT id."""
+        raw = record if isinstance(record, bytes) else json.dumps(record).encode()
+        ident = json.loads(raw)["protocolSection"]["identificationModule"]
+        nct_id = canonical_id(ident["nctId"])
+        if nct_id is None:
+            raise ValueError(f"not an NCT id: {ident['nctId']!r}")
+        with self._lock:
+            self._records[nct_id] = raw
+            for alias in ident.get("nctIdAliases") or ():
+                self._aliases[canonical_id(alias) or alias] = nct_id
+        return nct_id
+
+    def add_version(self, nct_id: str, version: Version) -> int:
+        """Append a version to a study's history; its version number (0 = first)."""
+        with self._lock:
+            versions = self._versions.setdefault(nct_id, [])
+            versions.append(version)
+            return len(versions) - 1
+
+    def ids(self) -> Iterable[str]:
+        return list(self._records)
+
+    def resolve(self, nct_id: str) -> str | None:
+        """The current id of the study answering ``nct_id`` (itself or an alias), or None."""
+        if nct_id in self._records:
+            return nct_id
+        return self._aliases.get(nct_id)
+
+    def record(self, nct_id: str) -> bytes | None:
+        return self._records.get(nct_id)
+
+    def versions(self, nct_id: str) -> list[Version]:
+        """The study's history; one version made from the current record if none was added."""
+        if nct_id in self._versions:
+            return list(self._versions[nct_id])
+        raw = self.record(nct_id)
+        if raw is None:
+            return []
+        study = json.loads(raw)
+        status = study.get("protocolSection", {}).get("statusModule", {})
+        date = (status.get("lastUpdatePostDateStruct") or {}).get("date", "")
+        return [Version(date=date, study=study)]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the handler sends: status, body chunks (a list page is not joined), headers."""
+
+    status: int
+    chunks: tuple[bytes, ...] = ()
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+def json_reply(value: Any) -> Reply:
+    return Reply(200, (json.dumps(value, ensure_ascii=False).encode(),))
+
+
+def text_reply(status: int, text: str, *headers: tuple[str, str]) -> Reply:
+    # Upstream error bodies are one line of text/plain, not JSON.
+    return Reply(status, (text.encode(),), "text/plain;charset=UTF-8", tuple(headers))
+
+
+class ReplayHandler(BaseHTTPRequestHandler):
+    """Serves the registry of its server; subclasses may override ``respond`` or ``send``."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as a client's session expects
+    server_version = "ctwatch-replay"
+    timeout = 5  # an idle keep-alive connection must not hold the server open for long
+    disable_nagle_algorithm = True  # headers and body go in separate writes: no 40 ms stalls
+    server: _HTTPServer
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        route, match = route_of(url.path)
+        self.server.count(route, url.path)
+        self.send(self.respond(route, match, parse_qs(url.query, keep_blank_values=True)))
+
+    def respond(self, route: str, match: re.Match[str] | None, query: Query) -> Reply:
+        """The reply the registry gives to a GET of ``route`` (the path matched by ``match``)."""
+        if match is None:
+            return text_reply(404, "Not Found")
+        unknown = sorted(set(query) - _KNOWN_PARAMETERS[route])
+        if unknown:
+            return text_reply(400, f"`{unknown[0]}` is unknown parameter")
+        handler: Callable[..., Reply] = getattr(self, f"reply_{route}")
+        return handler(match, query)
+
+    def reply_study(self, match: re.Match[str], query: Query) -> Reply:
+        nct_id = canonical_id(match["id"])
+        if nct_id is None:
+            return text_reply(400, "Parameter `nctId` has incorrect format")
+        current = self.server.registry.resolve(nct_id)
+        raw = self.server.registry.record(current) if current else None
+        if current is None or raw is None:
+            return text_reply(404, f"NCT number {nct_id} not found")
+        if current != nct_id:
+            return text_reply(301, "Moved Permanently", ("Location", f"/api/v2/studies/{current}"))
+        return Reply(200, (raw,))
+
+    def reply_list(self, match: re.Match[str], query: Query) -> Reply:
+        ids_param = ",".join(query.get("filter.ids", []))
+        try:
+            size = min(int(query.get("pageSize", [DEFAULT_PAGE_SIZE])[0]), MAX_PAGE_SIZE)
+        except ValueError:
+            size = -1
+        if size < 1:
+            return text_reply(400, "Invalid value in parameter `pageSize`")
+        offset = _offset(query.get("pageToken", [""])[0], ids_param)
+        if offset is None:
+            return text_reply(400, "Invalid value in parameter `pageToken`")
+        matched = self._matching(ids_param)
+        page = matched[offset : offset + size]
+        records = [raw for raw in map(self.server.registry.record, page) if raw is not None]
+        more = offset + size < len(matched)
+        tail = f',"nextPageToken":"{_token(offset + size, ids_param)}"}}' if more else "}"
+        return Reply(200, (b'{"studies":[', b",".join(records), b"]", tail.encode()))
+
+    def _matching(self, ids_param: str) -> list[str]:
+        registry = self.server.registry
+        if not ids_param:
+            return list(registry.ids())
+        wanted = (canonical_id(value) for value in re.split(r"[,|]", ids_param))
+        found = (registry.resolve(nct_id) for nct_id in wanted if nct_id)
+        return list(dict.fromkeys(nct_id for nct_id in found if nct_id))
+
+    def reply_version(self, match: re.Match[str], query: Query) -> Reply:
+        stamp = self.server.registry.data_timestamp
+        return json_reply({"apiVersion": API_VERSION, "dataTimestamp": stamp})
+
+    def reply_history_index(self, match: re.Match[str], query: Query) -> Reply:
+        nct_id = self.server.registry.resolve(canonical_id(match["id"]) or "")
+        raw = self.server.registry.record(nct_id) if nct_id else None
+        if nct_id is None or raw is None:
+            return text_reply(404, f"Study {match['id']} not found")
+        body: dict[str, Any] = {"study": json.loads(raw)}
+        if query.get("history") == ["true"]:
+            versions = self.server.registry.versions(nct_id)
+            body["history"] = {"changes": [_change(number, v) for number, v in enumerate(versions)]}
+        return json_reply(body)
+
+    def reply_history_version(self, match: re.Match[str], query: Query) -> Reply:
+        nct_id = self.server.registry.resolve(canonical_id(match["id"]) or "")
+        versions = self.server.registry.versions(nct_id) if nct_id else []
+        number = int(match["v"]) if match["v"].isdigit() else -1
+        if not 0 <= number < len(versions):
+            return text_reply(404, f"Version {match['v']} of {match['id']} not found")
+        return json_reply({"studyVersion": number, "study": versions[number].study})
+
+    def send(self, reply: Reply) -> None:
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(sum(map(len, reply.chunks))))
+            for name, value in reply.headers:
+                self.send_header(name, value)
+            self.end_headers()
+            for chunk in reply.chunks:
+                self.wfile.write(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (its timeout); nothing left to tell it.
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the counters say what was asked."""
+
+
+def route_of(path: str) -> tuple[str, re.Match[str] | None]:
+    """The route name of a request path ("list", "study", …, "other") and its match."""
+    for name, pattern in _ROUTES:
+        match = pattern.fullmatch(path)
+        if match:
+            return name, match
+    return "other", None
+
+
+def _change(number: int, version: Version) -> dict[str, Any]:
+    status = version.study.get("protocolSection", {}).get("statusModule", {}).get("overallStatus")
+    return {
+        "version": number,
+        "date": version.date,
+        "status": status,
+        "moduleLabels": list(version.module_labels),
+    }
+
+
+def _token(offset: int, ids_param: str) -> str:
+    # Bound to the query: upstream silently gives wrong data for a token reused with other
+    # parameters; here that is a 400, so a client bug shows.
+    return f"{offset}.{hashlib.sha256(ids_param.encode()).hexdigest()[:12]}"
+
+
+def _offset(token: str, ids_param: str) -> int | None:
+    if not token:
+        return 0
+    offset, _, _digest = token.partition(".")
+    if not offset.isdigit() or _token(int(offset), ids_param) != token:
+        return None
+    return int(offset)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = False  # server_close() waits for handlers: no thread outlives the server
+
+    def __init__(self, address: tuple[str, int], handler: type[ReplayHandler], registry: Registry):
+        super().__init__(address, handler)
+        self.registry = registry
+        self.routes: Counter[str] = Counter()
+        self.paths: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+
+    def count(self, route: str, path: str) -> None:
+        with self._lock:
+            self.routes[route] += 1
+            self.paths[path] += 1
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Hang up on every client, so that closing does not wait for idle keep-alives."""
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-reply is normal here; anything else is reported."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
+
+class ReplayServer:
+    """A running registry on 127.0.0.1 (a free port); use as a context manager."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        handler: type[ReplayHandler] = ReplayHandler,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.registry = registry
+        self._server = _HTTPServer((host, port), handler, registry)
+        # A short poll keeps close() quick; an idle poll costs next to nothing.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Requests seen by route: "list", "study", "version", "history_index", … "other"."""
+        return self._server.routes
+
+    @property
+    def paths(self) -> Counter[str]:
+        """Requests seen by path (without the query string)."""
+        return self._server.paths
+
+    def reset_counts(self) -> None:
+        self._server.routes.clear()
+        self._server.paths.clear()
+
+    def start(self) -> ReplayServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
+        self._server.drop_connections()
+        self._server.server_close()
+
+    def __enter__(self) -> ReplayServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,184 @@
+"""Fixtures for the local registry: a real HTTP server on 127.0.0.1 that can be told to fail.
+
+Failure injection lives here, not in ``ctwatch/replay.py``: a handler subclass consults a
+:class:`Faults` list before each reply.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from ctwatch.fetch import ApiSettings
+from ctwatch.replay import (
+    Query,
+    Registry,
+    ReplayHandler,
+    ReplayServer,
+    Reply,
+    canonical_id,
+    text_reply,
+)
+from tests.helpers import REALDATA
+
+#: the real records the local registry serves (fixtures/realdata, see its SOURCES.md)
+REGISTRY_STUDIES = ("NCT00184067", "NCT00973089", "NCT03475563", "NCT03934567", "NCT05147467")
+MAINTENANCE_PAGE = b"<!DOCTYPE html><html><body><h1>Down for maintenance</h1></body></html>"
+
+
+@dataclass
+class Fault:
+    """One way to fail: ``kind`` on requests of ``route``, ``times`` times (None: always).
+
+    kinds: status (``status`` + ``headers``), html (200 text/html), truncate (connection cut
+    half-way through the body), slow (``delay_s`` before the reply), wrong_id (the record, or
+    the listed study ``target``, carries another NCT id), drop (``target`` left out of list
+    pages), uri_limit (414 when the request target is longer than ``max_url``).
+    """
+
+    route: str
+    kind: str
+    times: int | None = None
+    status: int = 500
+    headers: tuple[tuple[str, str], ...] = ()
+    only: str | None = None  # only requests whose path names this NCT id
+    target: str | None = None
+    delay_s: float = 1.0
+    max_url: int = 0
+    text: str = "Injected failure"
+
+
+class Faults:
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(self, route: str, kind: str, **options: Any) -> Fault:
+        fault = Fault(route, kind, **options)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def take(self, route: str, nct_id: str | None) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.route != route or fault.times == 0:
+                    continue
+                if fault.only is not None and fault.only != nct_id:
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                return fault
+        return None
+
+
+def _rewrite(reply: Reply, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> Reply:
+    """The reply with its study (or the studies of its page) changed by ``change``."""
+    body = json.loads(reply.body)
+    if "studies" in body:
+        body["studies"] = change(body["studies"])
+    else:
+        [body] = change([body])
+    return Reply(reply.status, (json.dumps(body).encode(),), reply.content_type, reply.headers)
+
+
+def _nct(study: dict[str, Any]) -> str:
+    return study["protocolSection"]["identificationModule"]["nctId"]
+
+
+def _wrong_id(fault: Fault, studies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for study in studies:
+        if fault.target in (None, _nct(study)):
+            study["protocolSection"]["identificationModule"]["nctId"] = "NCT00000001"
+    return studies
+
+
+def _inject(handler: ReplayHandler, fault: Fault, reply: Reply) -> Reply:
+    if fault.kind == "status":
+        return text_reply(fault.status, fault.text, *fault.headers)
+    if fault.kind == "html":
+        return Reply(200, (MAINTENANCE_PAGE,), "text/html; charset=utf-8")
+    if fault.kind == "slow":
+        time.sleep(fault.delay_s)
+    if fault.kind == "uri_limit" and len(handler.path) > fault.max_url:
+        return text_reply(414, "URI Too Long")
+    if fault.kind == "wrong_id" and reply.status == 200:
+        return _rewrite(reply, lambda studies: _wrong_id(fault, studies))
+    if fault.kind == "drop" and reply.status == 200:
+        return _rewrite(reply, lambda studies: [s for s in studies if _nct(s) != fault.target])
+    return reply
+
+
+def faulty_handler(faults: Faults) -> type[ReplayHandler]:
+    class FaultyHandler(ReplayHandler):
+        fault: Fault | None = None
+
+        def respond(self, route: str, match: Any, query: Query) -> Reply:
+            reply = super().respond(route, match, query)
+            path_id = canonical_id(match["id"]) if match and "id" in match.groupdict() else None
+            self.fault = faults.take(route, path_id)
+            return reply if self.fault is None else _inject(self, self.fault, reply)
+
+        def send(self, reply: Reply) -> None:
+            if self.fault is None or self.fault.kind != "truncate":
+                super().send(reply)
+                return
+            body = reply.body
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+
+    return FaultyHandler
+
+
+def clone_record(template: bytes, nct_id: str) -> dict[str, Any]:
+    """A real record under another NCT id, for tests that need many trials."""
+    study = copy.deepcopy(json.loads(template))
+    study["protocolSection"]["identificationModule"]["nctId"] = nct_id
+    return study
+
+
+def generated_ids(count: int, start: int = 10_000_000) -> list[str]:
+    return [f"NCT{number:08d}" for number in range(start, start + count)]
+
+
+@pytest.fixture
+def registry() -> Registry:
+    served = Registry()
+    for nct_id in REGISTRY_STUDIES:
+        served.publish(study_raw(nct_id))
+    return served
+
+
+def study_raw(nct_id: str) -> bytes:
+    """The bytes of a real API v2 record among the fixtures."""
+    return (REALDATA / "api_v2" / f"{nct_id}.json").read_bytes()
+
+
+@pytest.fixture
+def faults() -> Faults:
+    return Faults()
+
+
+@pytest.fixture
+def replay(registry: Registry, faults: Faults) -> Iterator[ReplayServer]:
+    with ReplayServer(registry, handler=faulty_handler(faults)) as server:
+        yield server
+
+
+@pytest.fixture
+def fast_api(replay: ReplayServer) -> ApiSettings:
+    """Settings for the local registry: no pacing, short timeouts and waits."""
+    return ApiSettings(base_url=replay.url, timeout_s=0.5, max_retries=2,
+                       requests_per_second=1000, backoff_s=0.01, backoff_max_s=0.05,
+                       deadline_s=10)

@@ -1,0 +1,407 @@
+"""Two versions of a trial → the ordered list of what changed (DESIGN §7).
+
+Lists are matched by identity, never by position, so a reorder is no change: arms by label,
+interventions by name, outcomes by kind + measure, criteria by text (an edited criterion by
+word similarity), locations by facility, city and country, people and organisations by name.
+An arm or intervention that changed only its label or name, or an outcome only its measure
+or kind, is one change of that field. Values derived from other values are not compared on
+their own, so one edit in the registry is one change here: arm dosing (read from the arm's
+description), an intervention's ``arms`` (the mirror of ``arms[].interventions``), criterion
+ids and thresholds (from position and text), and ``eligibility.text`` (unless the criteria
+are otherwise equal). Severities come from :mod:`ctwatch.rules`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import date
+from difflib import SequenceMatcher
+from typing import Any
+
+from ctwatch.model import (
+    SEVERITIES,
+    Arm,
+    Change,
+    Contact,
+    Criterion,
+    Intervention,
+    Location,
+    Official,
+    Outcome,
+    Party,
+    Record,
+    Trial,
+)
+from ctwatch.rules import IGNORED, Rules
+
+AFTER_START = "outcome_changed_after_start"
+LONG_TEXT = 60  # characters: a longer text is summarized word by word
+KEY_WIDTH = 80  # characters of a bracketed key in a path, before "…"
+SIMILAR_CRITERION = 0.6  # difflib ratio of words above which an edited criterion is the same
+CONTEXT_WORDS = 1  # unchanged words shown around each edit of a long text
+MAX_EDITS = 3  # edits shown in the summary of a long text
+CRITERIA_SECTIONS = ("inclusion", "exclusion", "unclassified")
+WHOLE_LISTS = ("design.phases", "eligibility.std_ages")  # compared as one value, in any order
+
+_SECTION_RANK = {f.name: n for n, f in enumerate(fields(Trial))}
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """A difference before the rules weigh it."""
+
+    path: str
+    kind: str  # added | removed | changed
+    old: Any = None
+    new: Any = None
+    element: bool = False  # a whole list element, added or removed
+    wordwise: bool = False  # summarize by words however short (the path quotes the old text)
+
+
+def diff(old: Trial, new: Trial, rules: Rules | None = None,
+         today: date | None = None) -> list[Change]:
+    """What changed from ``old`` to ``new``: most severe first, then by section of the trial,
+    then in the order of the record. ``today`` decides whether the study has started."""
+    rules = rules or Rules.default()
+    started = has_started(new.status.start.date or old.status.start.date, today or date.today())
+    changes = [_weigh(found, rules, started) for found in _trial(old, new)]
+    return sorted((c for c in changes if c is not None), key=_order)
+
+
+def _weigh(found: _Found, rules: Rules, started: bool) -> Change | None:
+    category, severity = rules.classify(found.path, found.old, found.new)
+    if severity == IGNORED:
+        return None
+    flags = (AFTER_START,) if category == "primary_outcome" and started else ()
+    return Change(found.path, found.kind, found.old, found.new, category, severity,
+                  summary(found), flags)
+
+
+def _order(change: Change) -> tuple[int, int]:
+    section = re.match(r"[^.\[]*", change.path).group()  # type: ignore[union-attr]
+    return -SEVERITIES.index(change.severity), _SECTION_RANK.get(section, len(_SECTION_RANK))
+
+
+def has_started(start: str | None, today: date) -> bool:
+    """Whether a registry date ("2020", "2020-04" or "2020-04-03") is today or past."""
+    match = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", start or "")
+    if not match:
+        return False
+    given = tuple(int(part) for part in match.groups() if part)
+    return given <= (today.year, today.month, today.day)[: len(given)]
+
+
+# -- the trial, section by section ------------------------------------------------------------
+
+
+def _trial(old: Trial, new: Trial) -> Iterator[_Found]:
+    special: dict[str, Callable[[Trial, Trial], Iterator[_Found]]] = {
+        "arms": _arms, "interventions": _interventions, "outcomes": _outcomes,
+        "eligibility": _eligibility,
+    }
+    for name in _SECTION_RANK:
+        if getattr(old, name) == getattr(new, name):
+            continue
+        if name in special:
+            yield from special[name](old, new)
+        else:
+            yield from _value(name, getattr(old, name), getattr(new, name))
+
+
+def _interventions(old: Trial, new: Trial) -> Iterator[_Found]:
+    yield from _records("interventions", [_bare_intervention(i) for i in old.interventions],
+                        [_bare_intervention(i) for i in new.interventions],
+                        originals=(old.interventions, new.interventions))
+
+
+def _bare_intervention(item: Intervention) -> Intervention:
+    return replace(item, arms=())  # the mirror of arms[].interventions, compared there
+
+
+def _arms(old: Trial, new: Trial) -> Iterator[_Found]:
+    """Arms, their links to interventions seen through renamed interventions and limited to
+    interventions in both versions (an intervention added or removed is one change)."""
+    before = [_bare_intervention(i) for i in old.interventions]
+    after = [_bare_intervention(i) for i in new.interventions]
+    pairs, _, _ = _match(before, after, _IDENTITY[Intervention][0], _renamed)
+    renames = {before[i].name: after[j].name for i, j in pairs}
+    common = set(renames.values())
+    yield from _records("arms", [_bare_arm(a, renames, common) for a in old.arms],
+                        [_bare_arm(a, {}, common) for a in new.arms],
+                        originals=(old.arms, new.arms))
+
+
+def _bare_arm(arm: Arm, renames: dict[str, str], common: set[str]) -> Arm:
+    links = {renames.get(name, name) for name in arm.interventions} & common
+    return replace(arm, interventions=tuple(sorted(links)), dosing=())
+
+
+def _outcomes(old: Trial, new: Trial) -> Iterator[_Found]:
+    yield from _records("outcomes", old.outcomes, new.outcomes)
+
+
+def _eligibility(old: Trial, new: Trial) -> Iterator[_Found]:
+    a, b = old.eligibility, new.eligibility
+    for f in fields(a):
+        before, after = getattr(a, f.name), getattr(b, f.name)
+        if f.name in CRITERIA_SECTIONS:
+            yield from _criteria(f"eligibility.{f.name}", before, after)
+        elif f.name != "text":
+            yield from _value(f"eligibility.{f.name}", before, after)
+    same_trees = all(_trees(getattr(a, s)) == _trees(getattr(b, s)) for s in CRITERIA_SECTIONS)
+    if same_trees and a.text != b.text:  # only headings or layout changed
+        yield _leaf("eligibility.text", a.text, b.text)
+
+
+# -- criteria ---------------------------------------------------------------------------------
+
+
+def _trees(criteria: Sequence[Criterion]) -> list[tuple[Any, ...]]:
+    """Criteria as content only: ids are positions and thresholds follow from the text."""
+    return [(c.text, tuple(_trees(c.children))) for c in criteria]
+
+
+def _criteria(path: str, old: Sequence[Criterion], new: Sequence[Criterion]) -> Iterator[_Found]:
+    """Sibling criteria matched by text, then by word similarity; children below their
+    parent, but every criterion's path is its section and its own text."""
+    pairs, removed, added = _match(_trees(old), _trees(new), lambda tree: tree[0], _similar)
+    for i, j in _in_order(pairs, removed, added):
+        if i is None:
+            yield _Found(f"{path}[{_key(new[j].text)}]", "added", None, new[j].to_dict(), True)
+        elif j is None:
+            yield _Found(f"{path}[{_key(old[i].text)}]", "removed", old[i].to_dict(), None, True)
+        else:
+            if old[i].text != new[j].text:
+                yield _Found(f"{path}[{_key(old[i].text)}]", "changed", old[i].text, new[j].text,
+                             wordwise=True)
+            yield from _criteria(path, old[i].children, new[j].children)
+
+
+def _similar(old: tuple[Any, ...], new: tuple[Any, ...]) -> float:
+    """How surely two criteria trees are one criterion edited: reworded text over the same
+    sub-criteria, or similar wording."""
+    if old[1] and old[1] == new[1]:
+        return 1.0
+    ratio = SequenceMatcher(None, old[0].split(), new[0].split(), autojunk=False).ratio()
+    return ratio if ratio >= SIMILAR_CRITERION else 0.0
+
+
+# -- lists of records -------------------------------------------------------------------------
+
+
+def _location_key(location: Location) -> Hashable:
+    return location.facility, location.city, location.country
+
+
+def _location_label(location: Location) -> str:
+    parts = [p for p in (location.facility, location.city) if p]
+    return ", ".join(parts) or location.country or "(no name)"
+
+
+#: record type → (identity key, label in paths)
+_IDENTITY: dict[type, tuple[Callable[[Any], Hashable], Callable[[Any], str]]] = {
+    Arm: (lambda arm: arm.label, lambda arm: arm.label),
+    Intervention: (lambda item: item.name, lambda item: item.name),
+    Outcome: (lambda out: (out.kind, out.measure), lambda out: f"{out.kind}: {out.measure}"),
+    Location: (_location_key, _location_label),
+    Party: (lambda party: party.name, lambda party: party.name or "(no name)"),
+    Contact: (lambda person: person.name, lambda person: person.name or "(no name)"),
+    Official: (lambda person: person.name, lambda person: person.name or "(no name)"),
+}
+
+
+_RENAMED = (Arm, Intervention, Outcome)
+
+
+def _renamed(old: Any, new: Any) -> float:
+    """How surely ``new`` is ``old`` under another label, name or measure (0: not at all)."""
+    if isinstance(old, Outcome):
+        if old.measure == new.measure:
+            return 2.0  # moved between primary, secondary and other
+        same = (old.description, old.time_frame) == (new.description, new.time_frame)
+        return 1.0 if same and old.kind == new.kind else 0.0
+    if isinstance(old, Arm):
+        return float(replace(old, label="") == replace(new, label=""))
+    return float(replace(old, name="") == replace(new, name=""))
+
+
+def _records(path: str, old: Sequence[Any], new: Sequence[Any],
+             originals: tuple[Sequence[Any], Sequence[Any]] | None = None) -> Iterator[_Found]:
+    """Two lists of records matched by identity; ``originals`` are reported for elements
+    added or removed when ``old``/``new`` are trimmed copies used for comparing."""
+    first, second = originals or (old, new)
+    kind = type((old or new)[0])
+    key, label = _IDENTITY[kind]
+    pairs, removed, added = _match(old, new, key, _renamed if kind in _RENAMED else None)
+    for i, j in _in_order(pairs, removed, added):
+        if i is None:
+            yield _Found(f"{path}[{_key(label(new[j]))}]", "added", None, _json(second[j]), True)
+        elif j is None:
+            yield _Found(f"{path}[{_key(label(old[i]))}]", "removed", _json(first[i]), None, True)
+        else:
+            yield from _value(f"{path}[{_key(label(old[i]))}]", old[i], new[j])
+
+
+def _match(old: Sequence[Any], new: Sequence[Any], key: Callable[[Any], Hashable],
+           similar: Callable[[Any, Any], float] | None = None,
+           ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """Pairs (old index, new index) of the same element: equal ones first, then equal keys,
+    then the most ``similar`` of the rest. Also the old and new indexes left unpaired."""
+    pairs: dict[int, int] = {}  # new index → old index
+    for identity in (lambda element: element, key):
+        free: dict[Hashable, list[int]] = defaultdict(list)
+        for i in sorted(set(range(len(old))) - set(pairs.values())):
+            free[identity(old[i])].append(i)
+        for j, element in enumerate(new):
+            if j not in pairs and free.get(identity(element)):
+                pairs[j] = free[identity(element)].pop(0)
+    if similar is not None:
+        _pair_similar(old, new, pairs, similar)
+    removed = sorted(set(range(len(old))) - set(pairs.values()))
+    added = [j for j in range(len(new)) if j not in pairs]
+    return sorted((i, j) for j, i in pairs.items()), removed, added
+
+
+def _pair_similar(old: Sequence[Any], new: Sequence[Any], pairs: dict[int, int],
+                  similar: Callable[[Any, Any], float]) -> None:
+    """Pair the most similar of the unpaired elements, best score first."""
+    taken = set(pairs.values())
+    left = [i for i in range(len(old)) if i not in taken]
+    right = [j for j in range(len(new)) if j not in pairs]
+    scored = sorted((-similar(old[i], new[j]), i, j) for i in left for j in right)
+    for score, i, j in scored:
+        if score < 0 and j not in pairs and i not in taken:
+            pairs[j] = i
+            taken.add(i)
+
+
+def _in_order(pairs: list[tuple[int, int]], removed: list[int],
+              added: list[int]) -> list[tuple[int | None, int | None]]:
+    """Matched and added elements in the new order, then the removed ones in the old order."""
+    present: list[tuple[int | None, int | None]] = [*pairs, *((None, j) for j in added)]
+    present.sort(key=lambda pair: pair[1])  # type: ignore[arg-type, return-value]
+    return present + [(i, None) for i in removed]
+
+
+# -- values -----------------------------------------------------------------------------------
+
+
+def _value(path: str, old: Any, new: Any) -> Iterator[_Found]:
+    """Differences between two values of the same field, record or list."""
+    if old == new:
+        return
+    if isinstance(old, Record) and type(old) is type(new):
+        for f in fields(old):  # type: ignore[arg-type]
+            name = f.name.rstrip("_")
+            yield from _value(f"{path}.{name}", getattr(old, f.name), getattr(new, f.name))
+    elif isinstance(old, tuple) and isinstance(new, tuple) and path not in WHOLE_LISTS:
+        sample = (old or new)[0]
+        if isinstance(sample, Record):
+            yield from _records(path, old, new)
+        else:
+            yield from _strings(path, old, new)
+    elif path in WHOLE_LISTS and sorted(old) == sorted(new):
+        return
+    else:
+        yield _leaf(path, old, new)
+
+
+def _strings(path: str, old: Sequence[str], new: Sequence[str]) -> Iterator[_Found]:
+    """Lists of names (conditions, keywords, other names, links) compared as sets."""
+    for value in new:
+        if value not in old:
+            yield _Found(f"{path}[{_key(value)}]", "added", None, value, True)
+    for value in old:
+        if value not in new:
+            yield _Found(f"{path}[{_key(value)}]", "removed", value, None, True)
+
+
+def _leaf(path: str, old: Any, new: Any) -> _Found:
+    kind = "added" if old is None else "removed" if new is None else "changed"
+    return _Found(path, kind, _json(old), _json(new))
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [_json(item) for item in value]
+    return value
+
+
+def _key(text: str) -> str:
+    """A label fit for a path: one line, at most KEY_WIDTH characters, brackets balanced."""
+    text = " ".join(text.split())
+    if len(text) > KEY_WIDTH:
+        text = text[: KEY_WIDTH - 1].rstrip() + "…"
+    depth = 0
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth < 0:
+            break
+    if depth:
+        text = text.replace("[", "(").replace("]", ")")
+    return text
+
+
+# -- summaries --------------------------------------------------------------------------------
+
+
+def summary(found: _Found) -> str:
+    """One human line: ``status.overall: RECRUITING → TERMINATED``."""
+    if found.element:
+        return f"{found.path}: {found.kind}"
+    old, new = found.old, found.new
+    long = isinstance(old, str) and isinstance(new, str) and max(len(old), len(new)) > LONG_TEXT
+    if long or found.wordwise:
+        return f"{found.path}: {word_summary(old, new)}"
+    return f"{found.path}: {_show(old)} → {_show(new)}"
+
+
+def _show(value: Any) -> str:
+    if value is None or value == []:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_show(item) for item in value)
+    text = " ".join(str(value).split())
+    return text if len(text) <= LONG_TEXT else text[: LONG_TEXT - 1].rstrip() + "…"
+
+
+def word_summary(old: str, new: str) -> str:
+    """The words that changed, with a word of context: ``… «within 14 days» → «within 28
+    days» …``; at most MAX_EDITS edits are shown."""
+    a, b = old.split(), new.split()
+    hunks = _hunks(SequenceMatcher(None, a, b, autojunk=False).get_opcodes())
+    if not hunks:
+        return "white space only"
+    parts = []
+    for i1, i2, j1, j2 in hunks[:MAX_EDITS]:
+        before = min(CONTEXT_WORDS, i1 if not parts else CONTEXT_WORDS)
+        after = min(CONTEXT_WORDS, len(a) - i2)
+        parts.append(f"«{' '.join(a[i1 - before:i2 + after])}» → "
+                     f"«{' '.join(b[j1 - before:j2 + after])}»")
+    text = " … ".join(parts)
+    if hunks[0][0] > CONTEXT_WORDS:
+        text = "… " + text
+    more = len(hunks) - MAX_EDITS
+    if more > 0:
+        return f"{text} … (+{more} more edit{'s' if more > 1 else ''})"
+    return text + " …" if len(a) - hunks[-1][1] > CONTEXT_WORDS else text
+
+
+def _hunks(opcodes: list[tuple[str, int, int, int, int]]) -> list[list[int]]:
+    """Edits as [i1, i2, j1, j2]; edits closer than twice the context are one edit."""
+    hunks: list[list[int]] = []
+    for tag, i1, i2, j1, j2 in opcodes:
+        if tag == "equal":
+            continue
+        if hunks and i1 - hunks[-1][1] <= 2 * CONTEXT_WORDS:
+            hunks[-1][1], hunks[-1][3] = i2, j2
+        else:
+            hunks.append([i1, i2, j1, j2])
+    return hunks

@@ -12,14 +12,18 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from ctwatch import __version__, model, sources
-from ctwatch.errors import ConfigError, CtwatchError
+from ctwatch import __version__, model, sources, watch
+from ctwatch.config import Config, load_config
+from ctwatch.errors import ConfigError, CtwatchError, FetchError
+from ctwatch.fetch import Client, Result, save_raw
 from ctwatch.model import Trial, parse_nct_id
 
 EXIT_OK = 0
@@ -77,18 +81,26 @@ def emit_trials(trials: list[Trial], fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "jsonl"]), default="json",
               show_default=True, help="json: one object (an array for several trials); "
               "jsonl: one object per line.")
+@click.pass_context
 @handle_errors
-def parse(inputs: tuple[str, ...], fmt: str) -> None:
-    """Print saved records as normalized trial JSON.
+def parse(ctx: click.Context, inputs: tuple[str, ...], fmt: str) -> None:
+    """Print records as normalized trial JSON.
 
-    SOURCE is a file (API v2 JSON: a study, a list page or a history-API version) or - for
-    standard input. A source that cannot be read is reported on stderr; the others are printed.
+    SOURCE is an NCT id (fetched from the registry), a saved record (API v2 JSON: a study, a
+    list page or a history-API version) or - for standard input. A source that cannot be read
+    is reported on stderr; the others are printed, in the order given.
     """
+    remote = {s for s in inputs if s != "-" and not Path(s).exists() and is_nct(s)}
+    found: dict[str, list[Trial] | CtwatchError] = {}
+    if remote:
+        with Client(config_from(ctx).api) as client:
+            found.update(watch.fetch_trials(client, [parse_nct_id(s) for s in remote]))
     trials: list[Trial] = []
     failed = 0
     for source in inputs:
+        result = found[parse_nct_id(source)] if source in remote else None
         try:
-            trials.extend(read_source(source))
+            trials.extend(result if isinstance(result, list) else _read(source, result))
         except CtwatchError as error:
             fail(error)
             failed += 1
@@ -97,15 +109,14 @@ def parse(inputs: tuple[str, ...], fmt: str) -> None:
         sys.exit(EXIT_FAILED)
 
 
-def read_source(source: str) -> list[Trial]:
-    """Trials from a file or stdin; an NCT id needs the fetcher."""
-    if source != "-" and not Path(source).exists() and looks_like_nct_id(source):
-        raise ConfigError(f"{source}: fetching by NCT id is not available yet; save the record "
-                          "and pass the file")
+def _read(source: str, error: CtwatchError | None) -> list[Trial]:
+    if error is not None:
+        raise error
     return sources.read(source)
 
 
-def looks_like_nct_id(value: str) -> bool:
+def is_nct(value: str) -> bool:
+    """Whether a command-line value is an NCT id (any case)."""
     try:
         parse_nct_id(value)
     except ConfigError:
@@ -117,3 +128,49 @@ def looks_like_nct_id(value: str) -> bool:
 def schema() -> None:
     """Print the JSON Schema of the normalized trial."""
     click.echo(json.dumps(model.schema(), indent=2, ensure_ascii=False))
+
+
+def config_from(ctx: click.Context) -> Config:
+    """The configuration: ./config.yaml or the defaults, or the --config file, which must exist."""
+    explicit = ctx.find_root().get_parameter_source("config_path") is not ParameterSource.DEFAULT
+    return load_config(ctx.obj["config_path"], required=explicit)
+
+
+def progress(
+    ctx: click.Context, results: Iterable[Result], length: int
+) -> AbstractContextManager[Iterable[Result]]:
+    """A progress bar on stderr when many trials are fetched for a person at a terminal."""
+    if length > 1 and ctx.obj["verbosity"] >= 0 and sys.stderr.isatty():
+        return click.progressbar(results, length=length, label="fetching", file=sys.stderr)
+    return nullcontext(results)
+
+
+@main.command()
+@click.argument("nct_ids", metavar="NCT...", nargs=-1, required=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write one DIR/NCT….json per trial instead of printing.")
+@click.pass_context
+@handle_errors
+def fetch(ctx: click.Context, nct_ids: tuple[str, ...], out: Path | None) -> None:
+    """Fetch raw registry records (API v2 JSON).
+
+    One id: its record on stdout. Several: one record per line (JSON lines). With --out, one
+    file per trial. A trial that cannot be fetched is reported on stderr; the others are kept.
+    """
+    config = config_from(ctx)
+    ids = list(dict.fromkeys(parse_nct_id(value) for value in nct_ids))
+    failures: list[FetchError] = []  # told after the progress bar is done, not through it
+    with Client(config.api) as client, progress(ctx, client.fetch_studies(ids), len(ids)) as bar:
+        for result in bar:
+            if isinstance(result, FetchError):
+                failures.append(result)
+            elif out is not None:
+                save_raw(result, out)
+            elif len(ids) == 1:
+                click.echo(result.raw.rstrip(b"\r\n"))
+            else:
+                click.echo(json.dumps(result.data, ensure_ascii=False, separators=(",", ":")))
+    for failure in failures:
+        fail(failure)
+    if failures:
+        sys.exit(EXIT_FAILED)

@@ -9,6 +9,7 @@
     │   └── BadResponse          not the record asked for (HTML, truncated, wrong id…)
     ├── ParseError               a saved or fetched record cannot be read as a study
     ├── StoreError               the snapshot store cannot be read or written
+    │   └── StoreBusy            another run holds the store's lock
     └── NotifyError              an alert could not be delivered
 
 Every error names the thing it concerns (trial, URL, file or key) in its message, so the CLI
@@ -70,6 +71,10 @@ class ParseError(CtwatchError):
 
 class StoreError(CtwatchError):
     """The snapshot store cannot be read or written."""
+
+
+class StoreBusy(StoreError):
+    """Another ctwatch run holds the store's lock."""
 
 
 class NotifyError(CtwatchError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import resources
 from typing import Any, get_args, get_origin, get_type_hints
@@ -62,12 +63,11 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _load(hint: Any, value: Any) -> Any:
-    if value is None:
-        return () if get_origin(hint) is tuple else None
+    """A JSON value as the field type ``hint`` says: tuples of records, optional records."""
     args = [arg for arg in get_args(hint) if arg is not type(None)]
     if get_origin(hint) is tuple:
-        return tuple(_load(args[0], item) for item in value)
-    target = args[0] if args and get_origin(hint) is not tuple else hint
+        return tuple(_load(args[0], item) for item in value or ())
+    target = args[0] if args else hint
     if is_dataclass(target) and isinstance(value, dict):
         return target.from_dict(value)  # type: ignore[union-attr]
     return value
@@ -254,3 +254,73 @@ def schema() -> dict[str, Any]:
     """The JSON Schema of ``Trial.to_dict()``, shipped as ``trial.schema.json``."""
     text = resources.files("ctwatch").joinpath("trial.schema.json").read_text(encoding="utf-8")
     return json.loads(text)
+
+
+#: Change severities, least severe first, so ``SEVERITIES.index`` orders them (DESIGN §7).
+SEVERITIES = ("info", "minor", "major", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class Change(Record):
+    """One difference between two versions of a trial (DESIGN §7).
+
+    ``path`` is human-readable (``outcomes[primary: Overall response rate (ORR)].time_frame``);
+    ``old``/``new`` are JSON values, the whole element for an added or removed list element.
+    """
+
+    path: str
+    kind: str  # added | removed | changed
+    old: Any = None
+    new: Any = None
+    category: str = ""
+    severity: str = "info"  # one of SEVERITIES
+    summary: str = ""
+    flags: tuple[str, ...] = ()  # e.g. "outcome_changed_after_start"
+
+
+def top_severity(changes: Iterable[Change]) -> str | None:
+    """The most severe severity among changes; None for none."""
+    ranks = [SEVERITIES.index(change.severity) for change in changes]
+    return SEVERITIES[max(ranks)] if ranks else None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One stored version of a trial, and where it came from (never part of the diff)."""
+
+    id: int | None  # None until stored
+    nct_id: str
+    fetched_at: str  # ISO 8601, UTC
+    source: str  # api_v2 | history | …
+    url: str | None
+    registry_version: int | None  # the registry's version number, 0 = first registration
+    registry_date: str | None  # the registry's date of this version
+    parser_version: int
+    content_hash: str
+    trial: Trial
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet(Record):
+    """The changes between two snapshots of one trial: what an alert is about.
+
+    ``to_dict()`` is the line the ``file`` channel writes and webhooks post."""
+
+    id: int
+    nct_id: str
+    title: str | None
+    from_snapshot: int
+    to_snapshot: int
+    from_version: int | None
+    to_version: int | None
+    from_date: str | None
+    to_date: str | None
+    created_at: str
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def top_severity(self) -> str:
+        return top_severity(self.changes) or "info"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**Record.to_dict(self), "top_severity": self.top_severity}

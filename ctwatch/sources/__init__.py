@@ -16,6 +16,10 @@ from ctwatch.errors import ParseError
 from ctwatch.model import Trial
 from ctwatch.sources import api_v2
 
+#: Bump when the parser's output for the same record changes: stored snapshots are then
+#: re-parsed from their raw payload before they are compared (see watch.current_snapshot).
+PARSER_VERSION = 1
+
 #: kind → (reader of decoded documents, one-line help)
 FORMATS: dict[str, tuple[Callable[[Any], list[Trial]], str]] = {
     "api_v2": (api_v2.parse, "API v2 JSON: a study, a list page, or a history-API version"),

@@ -4,7 +4,8 @@ Exit codes (documented in README.md):
     0  success
     1  changes found (only with --exit-code)
     2  usage or configuration error
-    3  some inputs or trials failed (fetch, parse); the others were processed
+    3  some inputs or trials failed (fetch, parse, delivery); the others were processed
+    4  another ctwatch run holds the store's lock
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from click.core import ParameterSource
 
 from ctwatch import __version__, model, sources, watch
 from ctwatch.config import Config, load_config
-from ctwatch.errors import ConfigError, CtwatchError, FetchError
+from ctwatch.errors import ConfigError, CtwatchError, FetchError, StoreBusy
 from ctwatch.fetch import Client, Result, save_raw
 from ctwatch.model import Trial, parse_nct_id
+from ctwatch.store import Store
 
 EXIT_OK = 0
 EXIT_CHANGES = 1
 EXIT_USAGE = 2
 EXIT_FAILED = 3
+EXIT_BUSY = 4
 
 
 def fail(error: CtwatchError) -> None:
@@ -47,6 +50,9 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except ConfigError as error:
             fail(error)
             sys.exit(EXIT_USAGE)
+        except StoreBusy as error:
+            fail(error)
+            sys.exit(EXIT_BUSY)
         except CtwatchError as error:
             fail(error)
             sys.exit(EXIT_FAILED)
@@ -174,3 +180,47 @@ def fetch(ctx: click.Context, nct_ids: tuple[str, ...], out: Path | None) -> Non
         fail(failure)
     if failures:
         sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.option("--exit-code", "exit_code", is_flag=True,
+              help="Exit 1 when changes were found (and nothing failed).")
+@click.option("--wait", is_flag=True, help="Wait for a run in progress instead of exiting 4.")
+@click.option("--force", is_flag=True,
+              help="Check every trial even if the registry's data has not changed.")
+@click.pass_context
+@handle_errors
+def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool) -> None:
+    """One monitoring pass over the configured trials (the cron job)."""
+    config = config_from(ctx)
+    setup = watch.from_config(config)
+    with Store(config.store) as db, db.lock(wait=wait), Client(config.api) as client:
+        report = watch.check(setup, client, db, force=force)
+    tell(ctx, report)
+    if report.failures or report.undelivered:
+        sys.exit(EXIT_FAILED)
+    if exit_code and report.change_sets:
+        sys.exit(EXIT_CHANGES)
+
+
+def tell(ctx: click.Context, report: watch.RunReport) -> None:
+    """A run's outcome on stderr: every failure always, the summary unless -q."""
+    for failure in report.failures:
+        click.echo(f"ctwatch: error: {failure.error}", err=True)
+        if failure.notice:
+            click.echo(f"ctwatch: warning: {failure.nct_id} has failed {failure.consecutive} "
+                       "checks in a row", err=True)
+    for channel, error in report.undelivered:
+        click.echo(f"ctwatch: error: alert not delivered on {channel} (kept for the next run): "
+                   f"{error}", err=True)
+    if ctx.obj["verbosity"] >= 0:
+        click.echo(f"ctwatch: {summary(report)}", err=True)
+
+
+def summary(report: watch.RunReport) -> str:
+    if report.skipped:
+        return (f"registry data unchanged since the last run ({report.data_timestamp}); "
+                "nothing to check")
+    counts = report.counts()
+    return (f"checked {counts['checked']} trials: {counts['change_sets']} with changes, "
+            f"{counts['new_snapshots']} new snapshots, {counts['failed']} failed")

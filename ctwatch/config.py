@@ -24,7 +24,8 @@ from ctwatch.model import parse_nct_id
 
 DEFAULT_CONFIG_FILE = "config.yaml"
 DEFAULT_STORE = "ctwatch.db"
-TOP_LEVEL_KEYS = ("store", "api", "trials", "schedule", "notify", "rules")
+DEFAULT_MAX_FAILURES = 3  # consecutive failed checks of a trial before a person is told
+TOP_LEVEL_KEYS = ("store", "api", "trials", "schedule", "notify", "rules", "max_failures")
 TRIAL_KEYS = ("id", "notify", "ignore")
 
 
@@ -45,6 +46,7 @@ class Config:
     schedule: Any = None  # checked by the scheduler
     notify: tuple[Any, ...] = ()  # checked by notify/
     rules: Mapping[str, Any] = field(default_factory=dict)  # checked by rules.py
+    max_failures: int = DEFAULT_MAX_FAILURES
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG_FILE, *, required: bool = True) -> Config:
@@ -92,6 +94,8 @@ def parse_config(document: Any) -> Config:
         schedule=document.get("schedule"),
         notify=tuple(notify),
         rules=dict(rules),
+        max_failures=_at_least_one("max_failures",
+                                   document.get("max_failures", DEFAULT_MAX_FAILURES)),
     )
 
 
@@ -163,6 +167,12 @@ def _positive(key: str, value: Any) -> float:
 def _count(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"must be a whole number, 0 or more (got {value!r})", key=key)
+    return value
+
+
+def _at_least_one(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"must be a whole number, 1 or more (got {value!r})", key=key)
     return value
 
 

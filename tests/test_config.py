@@ -45,7 +45,8 @@ def test_the_design_example_loads(tmp_path: Path) -> None:
     assert config.schedule == "0 7 * * 1-5"
     assert [channel["kind"] for channel in config.notify] == ["stdout", "file", "email", "apprise"]
     assert config.rules["ignore"] == ["locations[*].contacts"]
-    assert set(yaml.safe_load(DESIGN_EXAMPLE)) == set(TOP_LEVEL_KEYS)
+    assert set(yaml.safe_load(DESIGN_EXAMPLE)) == set(TOP_LEVEL_KEYS) - {"max_failures"}
+    assert config.max_failures == 3
 
 
 def test_a_missing_file_gives_the_defaults_unless_required(tmp_path: Path) -> None:
@@ -118,3 +119,9 @@ def test_trials_accept_ids_and_mappings_and_upper_case_them() -> None:
         TrialEntry("NCT04083898"),
         TrialEntry("NCT00184067", ({"kind": "stdout"},), ("x",)),
     )
+
+
+@pytest.mark.parametrize("value", [0, -1, "3", True])
+def test_max_failures_must_be_a_whole_number_from_one(tmp_path: Path, value: object) -> None:
+    with pytest.raises(ConfigError, match=r"^max_failures: must be a whole number, 1 or more"):
+        parse_config({"max_failures": value})

@@ -21,11 +21,13 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from ctwatch import __version__, model, sources, watch
+from ctwatch import __version__, model, sources, timeline, watch
 from ctwatch.config import Config, load_config
 from ctwatch.errors import ConfigError, CtwatchError, FetchError, StoreBusy
 from ctwatch.fetch import Client, Result, save_raw
 from ctwatch.model import Trial, parse_nct_id
+from ctwatch.notify import render
+from ctwatch.rules import Rules
 from ctwatch.store import Store
 
 EXIT_OK = 0
@@ -224,3 +226,104 @@ def summary(report: watch.RunReport) -> str:
     counts = report.counts()
     return (f"checked {counts['checked']} trials: {counts['change_sets']} with changes, "
             f"{counts['new_snapshots']} new snapshots, {counts['failed']} failed")
+
+
+@main.command()
+@click.argument("nct_ids", metavar="NCT...", nargs=-1, required=True)
+@click.pass_context
+@handle_errors
+def backfill(ctx: click.Context, nct_ids: tuple[str, ...]) -> None:
+    """Import the registry's own version history of trials as snapshots (no alerts)."""
+    config = config_from(ctx)
+    rules = Rules.from_config(config.rules)
+    with Store(config.store) as db, db.lock(), Client(config.api) as client:
+        for nct_id in dict.fromkeys(parse_nct_id(value) for value in nct_ids):
+            done = watch.backfill(client, db, nct_id, rules)
+            if ctx.obj["verbosity"] >= 0:
+                click.echo(f"ctwatch: {nct_id}: {done.versions} registry versions, "
+                           f"{done.snapshots} new snapshots, {done.change_sets} change sets",
+                           err=True)
+
+
+@main.command()
+@click.argument("nct_id", metavar="NCT")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.pass_context
+@handle_errors
+def history(ctx: click.Context, nct_id: str, fmt: str) -> None:
+    """List the stored snapshots of a trial, oldest first."""
+    with Store(config_from(ctx).store) as db:
+        entries = timeline.history(db, parse_nct_id(nct_id))
+    if fmt == "json":
+        click.echo(json.dumps([entry.to_dict() for entry in entries], indent=2))
+        return
+    click.echo(f"{'snapshot':>8}  {'version':>7}  {'registry date':<13}  {'fetched at':<20}  "
+               f"{'source':<8}  {'changes':>7}")
+    for entry in entries:
+        row = entry.to_dict()
+        version = "" if row["registry_version"] is None else f"v{row['registry_version']}"
+        click.echo(f"{row['snapshot']:>8}  {version:>7}  {row['registry_date'] or '':<13}  "
+                   f"{row['fetched_at']:<20}  {row['source']:<8}  {row['changes']:>7}")
+
+
+@main.command()
+@click.argument("records", metavar="NCT | OLD NEW", nargs=-1, required=True)
+@click.option("--from", "old_ref", metavar="REF", help="Older snapshot (default: the one "
+              "before --to, or the latest change).")
+@click.option("--to", "new_ref", metavar="REF", help="Newer snapshot (default: latest).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.pass_context
+@handle_errors
+def diff(ctx: click.Context, records: tuple[str, ...], old_ref: str | None,
+         new_ref: str | None, fmt: str) -> None:
+    """Show what changed: between two snapshots of a stored trial, or two saved records.
+
+    REF is latest, previous, a snapshot id (see ctwatch history), vN (registry version N) or
+    a date (the newest snapshot on or before it). Without --from/--to: the latest change.
+    """
+    config = config_from(ctx)
+    rules = Rules.from_config(config.rules)
+    if len(records) == 2:
+        changes = timeline.compare_records(*(_one_trial(r) for r in records), rules)
+    elif len(records) == 1:
+        with Store(config.store) as db:
+            changes = timeline.compare(db, parse_nct_id(records[0]), old_ref, new_ref, rules)
+    else:
+        raise ConfigError("give one NCT id, or two saved records to compare")
+    click.echo(json.dumps(changes.to_dict(), indent=2, ensure_ascii=False) if fmt == "json"
+               else render.text(changes))
+
+
+def _one_trial(source: str) -> Trial:
+    trials = sources.read(source)
+    if len(trials) != 1:
+        raise ConfigError(f"{source}: holds {len(trials)} trials; diff compares one with one")
+    return trials[0]
+
+
+@main.command()
+@click.argument("nct_ids", metavar="[NCT...]", nargs=-1)
+@click.option("--all", "every", is_flag=True,
+              help="Re-parse every snapshot, not only those of an older parser.")
+@click.pass_context
+@handle_errors
+def reparse(ctx: click.Context, nct_ids: tuple[str, ...], every: bool) -> None:
+    """Re-parse stored snapshots from their raw payloads with this version's parser."""
+    config = config_from(ctx)
+    with Store(config.store) as db, db.lock():
+        count = timeline.reparse(db, [parse_nct_id(v) for v in nct_ids] or None, every=every)
+    if ctx.obj["verbosity"] >= 0:
+        click.echo(f"ctwatch: re-parsed {count} snapshots", err=True)
+
+
+@main.command("demo")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Keep the store in DIR (with a config.yaml) to try history and diff on it.")
+@handle_errors
+def demo_command(keep: Path | None) -> None:
+    """The whole pipeline offline: a local server replays bundled versions of NCT04083898."""
+    from ctwatch import demo  # imported here, not at the top: only this command needs it
+
+    sys.exit(demo.run(sys.stdout, workdir=keep))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TextIO
 
-from ctwatch import notify, sources, store
+from ctwatch import notify, sources, store, timeline
 from ctwatch.config import DEFAULT_MAX_FAILURES, Config
 from ctwatch.diff import diff
 from ctwatch.errors import ConfigError, CtwatchError, FetchError, NotifyError, ParseError
@@ -145,16 +145,24 @@ def _failed(watch: Watch, db: Store, report: RunReport, nct_id: str, error: Ctwa
 
 def _check_one(watch: Watch, db: Store, fetched: Fetched) -> store.Saved:
     trial = parse_fetched(fetched)
+    return _store(db, fetched, trial, source="api_v2",
+                  registry_date=trial.status.last_update_posted,
+                  rules=watch.rules_for(trial.nct_id), when=watch.today(),
+                  channels=lambda changes: [c.name for c in watch.channels if _wants(c, changes)])
+
+
+def _store(db: Store, fetched: Fetched, trial: Trial, *, source: str, registry_date: str | None,
+           rules: Rules, when: date | None,
+           channels: Callable[[list[Change]], list[str]]) -> store.Saved:
+    """Diff a freshly read trial against its latest snapshot and store both in one go."""
     previous = current_snapshot(db, trial.nct_id)
-    rules = watch.rules_for(trial.nct_id)
-    changes = diff(previous.trial, trial, rules, watch.today()) if previous else []
+    changes = diff(previous.trial, trial, rules, when) if previous else []
     snapshot = Snapshot(
-        id=None, nct_id=trial.nct_id, fetched_at=_iso(fetched), source="api_v2", url=fetched.url,
-        registry_version=fetched.registry_version, registry_date=trial.status.last_update_posted,
+        id=None, nct_id=trial.nct_id, fetched_at=_iso(fetched), source=source, url=fetched.url,
+        registry_version=fetched.registry_version, registry_date=registry_date,
         parser_version=sources.PARSER_VERSION, content_hash=store.content_hash(trial),
         trial=trial)
-    channels = [c.name for c in watch.channels if _wants(c, changes)]
-    return db.save(snapshot, fetched.raw, changes, channels)
+    return db.save(snapshot, fetched.raw, changes, channels(changes))
 
 
 def fetch_trials(client: Client, nct_ids: Sequence[str]
@@ -192,10 +200,8 @@ def current_snapshot(db: Store, nct_id: str) -> Snapshot | None:
 
 def reparse_snapshot(db: Store, snapshot: Snapshot) -> Snapshot:
     """Parse a snapshot's stored raw payload again with the current parser and keep that."""
-    assert snapshot.id is not None
-    trials = sources.parse(db.raw(snapshot.id), f"snapshot {snapshot.id} of {snapshot.nct_id}")
-    trial = next((t for t in trials if t.nct_id == snapshot.nct_id), trials[0])
-    db.replace_trial(snapshot.id, trial, sources.PARSER_VERSION)
+    trial = timeline.reparsed_trial(db, snapshot)
+    db.replace_trial(snapshot.id or 0, trial, sources.PARSER_VERSION)
     return replace(snapshot, trial=trial, parser_version=sources.PARSER_VERSION,
                    content_hash=store.content_hash(trial))
 
@@ -225,3 +231,41 @@ def deliver_pending(db: Store, channels: Sequence[Channel]) -> list[tuple[str, s
         else:
             db.delivered(alert.id)
     return failed
+
+
+@dataclass(frozen=True, slots=True)
+class Backfilled:
+    """What importing a trial's registry history stored."""
+
+    nct_id: str
+    versions: int  # versions the registry lists
+    snapshots: int  # new snapshots stored
+    change_sets: int
+
+
+def backfill(client: Client, db: Store, nct_id: str, rules: Rules | None = None) -> Backfilled:
+    """Import the registry's own version history of a trial as snapshots, oldest first, with
+    change sets between consecutive versions and no alerts. Versions already stored are
+    skipped, so an interrupted backfill can simply be run again."""
+    existing = db.snapshots(nct_id)
+    if any(snapshot.registry_version is None for snapshot in existing):
+        raise ConfigError(f"{nct_id} already has snapshots from checks; backfill imports a "
+                          "trial's history before its first check")
+    known = {snapshot.registry_version for snapshot in existing}
+    versions = client.history_index(nct_id)
+    stored = changed = 0
+    for entry in versions:
+        if entry.version in known:
+            continue
+        fetched = client.history_version(nct_id, entry.version)
+        saved = _store_version(db, fetched, entry.date, rules or Rules.default())
+        stored += saved.snapshot_id is not None
+        changed += saved.change_set is not None
+    return Backfilled(nct_id, len(versions), stored, changed)
+
+
+def _store_version(db: Store, fetched: Fetched, registry_date: str, rules: Rules) -> store.Saved:
+    # "Changed after the study started" is judged on the day the version was posted.
+    when = date.fromisoformat(registry_date[:10]) if registry_date else None
+    return _store(db, fetched, parse_fetched(fetched), source="history",
+                  registry_date=registry_date, rules=rules, when=when, channels=lambda _: [])

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ctwatch.fetch import ApiSettings
 from ctwatch.replay import (
@@ -26,7 +32,7 @@ from ctwatch.replay import (
     canonical_id,
     text_reply,
 )
-from tests.helpers import REALDATA
+from tests.helpers import REALDATA, ROOT
 
 #: the real records the local registry serves (fixtures/realdata, see its SOURCES.md)
 REGISTRY_STUDIES = ("NCT00184067", "NCT00973089", "NCT03475563", "NCT03934567", "NCT05147467")
@@ -186,3 +192,67 @@ def fast_api(replay: ReplayServer) -> ApiSettings:
     return ApiSettings(base_url=replay.url, timeout_s=0.5, max_retries=2,
                        requests_per_second=1000, backoff_s=0.01, backoff_max_s=0.05,
                        deadline_s=10)
+
+
+# -- a watcher: ctwatch check run the way cron runs it --------------------------------------
+
+MYELOMA_ID = "NCT04083898"
+Study = dict[str, Any]
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Watcher:
+    """A cron-like user: a folder with config.yaml, ctwatch.db and alerts.jsonl."""
+
+    folder: Path
+    registry: Registry
+    env: dict[str, str]
+
+    def run(self, *args: str, timeout: float = 60) -> Run:
+        """``ctwatch ARGS`` in the watcher's folder."""
+        result = subprocess.run([sys.executable, "-m", "ctwatch", *args], cwd=self.folder,
+                                env=self.env, capture_output=True, timeout=timeout, check=False)
+        return Run(result.returncode, result.stdout.decode(), result.stderr.decode())
+
+    def check(self, *args: str, timeout: float = 60) -> Run:
+        return self.run("check", *args, timeout=timeout)
+
+    def publish(self, change: Callable[[Study], None], nct_id: str = MYELOMA_ID) -> None:
+        """A new registry version of a trial, and a new data timestamp."""
+        study = json.loads(self.registry.record(nct_id) or b"{}")
+        change(study)
+        self.registry.publish(study)
+        self.registry.data_timestamp = f"2026-01-{len(self.alerts()) + 10:02d}T09:00:00"
+
+    def configure(self, **api: Any) -> None:
+        """Change api: settings in config.yaml."""
+        path = self.folder / "config.yaml"
+        config = yaml.safe_load(path.read_text())
+        config["api"].update(api)
+        path.write_text(yaml.safe_dump(config))
+
+    def alerts(self) -> list[dict[str, Any]]:
+        path = self.folder / "alerts.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def rows(self, table: str) -> int:
+        with sqlite3.connect(self.folder / "ctwatch.db") as db:
+            return db.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+@pytest.fixture
+def watcher(tmp_path: Path, registry: Registry, replay: ReplayServer,
+            fast_api: ApiSettings) -> Watcher:
+    api = {key: value for key, value in asdict(fast_api).items() if key != "user_agent"}
+    config = {"store": "ctwatch.db", "api": api, "trials": list(registry.ids()),
+              "notify": [{"kind": "stdout"}, {"kind": "file", "path": "alerts.jsonl"}]}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
+    return Watcher(tmp_path, registry, {**env, "PYTHONPATH": str(ROOT)})

@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import fcntl
-import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from ctwatch.fetch import ApiSettings
 from ctwatch.replay import Registry, ReplayServer
-from tests.conftest import Faults, study_raw
-from tests.helpers import MYELOMA, ROOT
+from tests.conftest import Faults, Study, Watcher, study_raw
+from tests.helpers import MYELOMA
 
 TRIAL = "NCT04083898"
 OTHER = "NCT00184067"
-Study = dict[str, Any]
 
 
 @pytest.fixture
@@ -34,61 +27,6 @@ def registry() -> Registry:
     served.publish(MYELOMA.read_bytes())
     served.publish(study_raw(OTHER))
     return served
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
-@dataclass
-class Watcher:
-    """A cron-like user: a folder with config.yaml, ctwatch.db and alerts.jsonl."""
-
-    folder: Path
-    registry: Registry
-    env: dict[str, str]
-
-    def check(self, *args: str, timeout: float = 60) -> Run:
-        result = subprocess.run([sys.executable, "-m", "ctwatch", "check", *args],
-                                cwd=self.folder, env=self.env, capture_output=True,
-                                timeout=timeout, check=False)
-        return Run(result.returncode, result.stdout.decode(), result.stderr.decode())
-
-    def publish(self, change: Callable[[Study], None], nct_id: str = TRIAL) -> None:
-        """A new registry version of a trial, and a new data timestamp."""
-        study = json.loads(self.registry.record(nct_id) or b"{}")
-        change(study)
-        self.registry.publish(study)
-        self.registry.data_timestamp = f"2026-01-{len(self.alerts()) + 10:02d}T09:00:00"
-
-    def configure(self, **api: Any) -> None:
-        """Change api: settings in config.yaml."""
-        path = self.folder / "config.yaml"
-        config = yaml.safe_load(path.read_text())
-        config["api"].update(api)
-        path.write_text(yaml.safe_dump(config))
-
-    def alerts(self) -> list[dict[str, Any]]:
-        path = self.folder / "alerts.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-    def rows(self, table: str) -> int:
-        with sqlite3.connect(self.folder / "ctwatch.db") as db:
-            return db.execute(f"select count(*) from {table}").fetchone()[0]
-
-
-@pytest.fixture
-def watcher(tmp_path: Path, registry: Registry, replay: ReplayServer,
-            fast_api: ApiSettings) -> Watcher:
-    api = {key: value for key, value in asdict(fast_api).items() if key != "user_agent"}
-    config = {"store": "ctwatch.db", "api": api, "trials": [TRIAL, OTHER],
-              "notify": [{"kind": "stdout"}, {"kind": "file", "path": "alerts.jsonl"}]}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
-    return Watcher(tmp_path, registry, {**env, "PYTHONPATH": str(ROOT)})
 
 
 def protocol(study: Study) -> Study:

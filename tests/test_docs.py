@@ -1,0 +1,72 @@
+"""The README tells the truth: its commands, options and configuration exist and work."""
+
+from __future__ import annotations
+
+import re
+
+import click
+import pytest
+import yaml
+
+from ctwatch import watch
+from ctwatch.cli import main
+from ctwatch.config import parse_config
+from tests.helpers import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def code_blocks(language: str = "") -> list[str]:
+    """The fenced blocks of the README with that info string ("" for plain ones)."""
+    blocks: list[str] = []
+    info: str | None = None
+    lines: list[str] = []
+    for line in README.splitlines():
+        if not line.startswith("```"):
+            lines.append(line)
+        elif info is None:
+            info, lines = line[3:].strip(), []
+        else:
+            if info == language:
+                blocks.append("\n".join(lines) + "\n")
+            info = None
+    return blocks
+
+
+def commands_block() -> str:
+    return next(block for block in code_blocks() if block.startswith("ctwatch [--config FILE]"))
+
+
+def test_every_documented_command_exists_and_every_command_is_documented() -> None:
+    documented = re.findall(r"^  ([a-z]+) ", commands_block(), flags=re.MULTILINE)
+    assert set(documented) == set(main.commands)
+
+
+@pytest.mark.parametrize("option", sorted(set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", README))))
+def test_every_documented_option_exists(option: str) -> None:
+    known = {opt for command in [main, *main.commands.values()] for param in command.params
+             if isinstance(param, click.Option) for opt in param.opts}
+    assert option in known | {"--help", "--version"}
+
+
+def test_the_configuration_example_loads() -> None:
+    [example] = [block for block in code_blocks("yaml") if block.startswith("store:")]
+    config = parse_config(yaml.safe_load(example))
+    setup = watch.from_config(config)
+    assert setup.trials == ("NCT04083898", "NCT02513394")
+    assert [channel.name for channel in setup.channels] == ["stdout", "file:alerts.jsonl"]
+
+
+def test_config_yaml_in_the_repository_loads() -> None:
+    config = parse_config(yaml.safe_load((ROOT / "config.yaml").read_text()))
+    assert watch.from_config(config).trials == ("NCT04083898",)
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert f"{ci}\n" in code_blocks()
+
+
+def test_the_crontab_line_names_a_real_command() -> None:
+    [line] = [b for b in code_blocks() if b.startswith("*/30")]
+    assert re.search(r"ctwatch -q check\b", line)

@@ -3,14 +3,18 @@
 API v2 serves CommonMark (``\\>`` escapes, ``*``/``-``/``1.`` bullets nested by indentation);
 the history API serves HTML of the same content (``<p>``, nested ``<ul>``/``<ol>``, entities).
 Both become the same tuple of :class:`Block` s: markdown is rendered to HTML by a CommonMark
-parser first, so one tree builder serves both and they cannot drift apart. This is the only
-module that unescapes or strips markup.
+parser first, so one tree builder serves both and they cannot drift apart. Legacy XML holds
+plain text laid out by the old registry (``  -  `` bullets, wrapped lines indented under their
+item, nesting by indentation, blank lines between paragraphs); :func:`plain_blocks` reads it by
+CommonMark's list rules without its inline syntax, so the same content gives the same blocks.
+This is the only module that unescapes or strips markup.
 """
 
 from __future__ import annotations
 
 import html as html_lib
 import re
+import textwrap
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,6 +37,8 @@ _MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]<>&]")
 _MARKDOWN_LINE_START = re.compile(r"^(?:[ \t]|[-+*>#=_`~]|\d{1,9}[.)])", re.MULTILINE)
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _TAG = re.compile(r"<[^>]*>")
+# A list marker as CommonMark reads one: "-", "*", "+", "1." or "1)", then spaces or the end.
+_PLAIN_MARKER = re.compile(r"( *)([-*+]|(\d{1,9})[.)])( +|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +75,7 @@ def blocks(text: str | None, markup: Markup) -> tuple[Block, ...]:
         return tuple(Block(line) for line in map(clean, _BLANK_LINE.split(text)) if line)
     if markup == "html":
         return html_blocks(text)
-    return tuple(Block(line) for line in (clean(part) for part in text.splitlines()) if line)
+    return plain_blocks(text)
 
 
 def to_text(text: str | None, markup: Markup) -> str | None:
@@ -135,10 +141,78 @@ def _element_blocks(element: etree._Element) -> list[Block]:
 
 
 def _item(li: etree._Element) -> Block:
+    """A list item of HTML (see :func:`_list_item`)."""
+    return _list_item(_element_blocks(li))
+
+
+# -- plain text (legacy XML) ----------------------------------------------------------------
+
+
+def plain_blocks(text: str) -> tuple[Block, ...]:
+    """Blocks of plain text as the legacy registry laid it out, read by CommonMark's block
+    rules for paragraphs and lists (no inline syntax: ``*``, ``\\`` and ``<`` are text)."""
+    lines = textwrap.dedent(text.expandtabs(4)).splitlines()
+    return tuple(_plain_sequence([line.rstrip() for line in lines]))
+
+
+def _plain_sequence(lines: list[str]) -> list[Block]:
+    out: list[Block] = []
+    paragraph: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        marker = _PLAIN_MARKER.match(line)
+        if marker and (not paragraph or _interrupts(marker)):
+            out.extend(_paragraph(paragraph))
+            body, index = _plain_item(lines, index, marker)
+            out.append(_list_item(_plain_sequence(body)))
+            continue
+        if line.strip():
+            paragraph.append(line)
+        else:
+            out.extend(_paragraph(paragraph))
+        index += 1
+    out.extend(_paragraph(paragraph))
+    return out
+
+
+def _interrupts(marker: re.Match[str]) -> bool:
+    """Whether a list item may start inside a paragraph: CommonMark lets a bullet with text,
+    or a numbered item starting at 1, interrupt one."""
+    has_text = bool(marker.group(4))
+    return has_text and marker.group(3) in (None, "1")
+
+
+def _plain_item(lines: list[str], start: int, marker: re.Match[str]) -> tuple[list[str], int]:
+    """The lines of the list item starting at ``start``, relative to its content column, and
+    the index of the first line after it."""
+    spaces = len(marker.group(4))
+    column = marker.end(2) + (spaces if 0 < spaces <= 4 else 1)
+    body = [lines[start][marker.end():]]
+    index = start + 1
+    while index < len(lines):
+        line = lines[index]
+        indent = len(line) - len(line.lstrip(" "))
+        if line.strip() and indent < column:
+            lazy = bool(body[-1].strip()) and not _PLAIN_MARKER.match(line)
+            if not lazy:
+                break
+            body.append(line.strip())  # a wrapped line not indented under its item
+        else:
+            body.append(line[column:])
+        index += 1
+    return body, index
+
+
+def _paragraph(lines: list[str]) -> list[Block]:
+    text = clean(" ".join(lines))
+    lines.clear()
+    return [Block(text)] if text else []
+
+
+def _list_item(inner: list[Block]) -> Block:
     """A list item: its leading paragraphs are its text, what follows nests under it."""
-    inner = _element_blocks(li)
     lead = 0
     while lead < len(inner) and not inner[lead].item and not inner[lead].children:
         lead += 1
-    text = " ".join(block.text for block in inner[:lead])
-    return Block(text, tuple(inner[lead:]), item=True)
+    return Block(" ".join(block.text for block in inner[:lead]), tuple(inner[lead:]), item=True)

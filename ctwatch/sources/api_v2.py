@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ctwatch import criteria, dosing
+from ctwatch import criteria
 from ctwatch.errors import InvalidNctId, ParseError
 from ctwatch.markup import Markup, inline, to_text
 from ctwatch.model import (
@@ -29,6 +29,7 @@ from ctwatch.model import (
     Trial,
     parse_nct_id,
 )
+from ctwatch.sources import linking
 
 Json = dict[str, Any]
 
@@ -225,48 +226,12 @@ def _arms_and_interventions(
 ) -> tuple[tuple[Arm, ...], tuple[Intervention, ...]]:
     """Arms and interventions, linked both ways from ``interventionNames`` and
     ``armGroupLabels`` (the registry keeps both, and they do not always agree)."""
-    raw_arms, raw_items = _dicts(_get(module, "armGroups")), _dicts(_get(module, "interventions"))
-    labels = [text.line(arm.get("label")) or "" for arm in raw_arms]
-    names = [text.line(item.get("name")) or "" for item in raw_items]
-    links: set[tuple[str, str]] = set()
-    for arm, label in zip(raw_arms, labels, strict=True):
-        refs = text.lines(arm.get("interventionNames"))
-        links.update((label, _resolve(ref, names)) for ref in refs)
-    for item, name in zip(raw_items, names, strict=True):
-        refs = text.lines(item.get("armGroupLabels"))
-        links.update((_resolve(ref, labels), name) for ref in refs)
-    arms = []
-    for arm, label in zip(raw_arms, labels, strict=True):
-        linked = _ordered((name for lab, name in links if lab == label), names)
-        description = text.rich(arm.get("description"))
-        arms.append(Arm(label, _enum(arm.get("type")), description, linked,
-                        dosing.parse(description, linked)))
-    interventions = [
-        Intervention(_enum(item.get("type")), name, text.rich(item.get("description")),
-                     text.lines(item.get("otherNames")),
-                     _ordered((lab for lab, nm in links if nm == name), labels))
-        for item, name in zip(raw_items, names, strict=True)
-    ]
-    return tuple(arms), tuple(interventions)
-
-
-def _resolve(reference: str, candidates: list[str]) -> str:
-    """The candidate a reference means: "Drug: Foo" → "Foo", ignoring case and spacing."""
-    wanted = [reference]
-    if ": " in reference:
-        wanted.append(reference.split(": ", 1)[1])
-    for want in wanted:
-        if want in candidates:
-            return want
-    folded = {candidate.casefold(): candidate for candidate in candidates}
-    for want in wanted:
-        if want.casefold() in folded:
-            return folded[want.casefold()]
-    return wanted[-1]
-
-
-def _ordered(found: Any, order: list[str]) -> tuple[str, ...]:
-    """Names in the registry's order of the list they belong to, unknown ones last."""
-    found = set(found)
-    known = [name for name in order if name in found]
-    return tuple(known + sorted(found - set(known)))
+    arms = [Arm(text.line(arm.get("label")) or "", _enum(arm.get("type")),
+                text.rich(arm.get("description")), text.lines(arm.get("interventionNames")))
+            for arm in _dicts(_get(module, "armGroups"))]
+    interventions = [Intervention(_enum(item.get("type")), text.line(item.get("name")) or "",
+                                  text.rich(item.get("description")),
+                                  text.lines(item.get("otherNames")),
+                                  text.lines(item.get("armGroupLabels")))
+                     for item in _dicts(_get(module, "interventions"))]
+    return linking.link(arms, interventions)

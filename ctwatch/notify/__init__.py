@@ -1,34 +1,99 @@
-"""Alert channels, chosen by ``kind`` in the ``notify:`` list of config.yaml.
+"""Alert channels, chosen by ``kind`` in the ``notify:`` list of config.yaml, and where each
+trial's alerts go.
 
 Each channel has a stable ``name`` (the outbox remembers deliveries by it), a
-``min_severity`` (change sets whose top severity is lower are not sent to it) and
-``deliver(change_set)``, which raises :class:`NotifyError` when the alert did not get through.
+``min_severity`` (change sets whose top severity is lower are not sent to it), ``digest``
+(one message per run instead of one per change set) and ``send(change_sets)``, which raises
+:class:`NotifyError` when the message did not get through.
+
+A trial with its own ``notify:`` list in ``trials:`` goes to exactly those channels: a string
+names a channel of the top-level list, a mapping is a channel for that trial alone. A trial
+without one goes to every top-level channel.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from ctwatch.errors import ConfigError
-from ctwatch.notify.channels import Channel, FileChannel, StdoutChannel
+from ctwatch.notify.channels import Channel, Context, FileChannel, StdoutChannel
+from ctwatch.notify.chat import AppriseChannel
+from ctwatch.notify.mail import EmailChannel
+from ctwatch.notify.webhook import WebhookChannel
+
+__all__ = ["KINDS", "Channel", "Routing", "build", "check_entry", "routing", "write_file"]
 
 #: kind → channel class; the first line of each class docstring is its help text
-KINDS: dict[str, type[Channel]] = {"stdout": StdoutChannel, "file": FileChannel}
+KINDS: dict[str, type[Channel]] = {
+    "stdout": StdoutChannel, "file": FileChannel, "email": EmailChannel,
+    "webhook": WebhookChannel, "apprise": AppriseChannel,
+}
 
 
-def build(entries: Sequence[Any], *, stdout: TextIO | None = None) -> list[Channel]:
+def build(entries: Sequence[Any], *, stdout: TextIO | None = None,
+          environ: Mapping[str, str] | None = None) -> list[Channel]:
     """Channels from the ``notify:`` entries; a bad entry is a ConfigError naming its key."""
-    channels = [_channel(f"notify[{index}]", entry, stdout) for index, entry in enumerate(entries)]
-    names = [channel.name for channel in channels]
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            raise ConfigError(f"a second channel named {name!r}; give one a distinct name",
-                              key=f"notify[{index}]")
-    return channels
+    return routing(entries, (), stdout=stdout, environ=environ).channels
 
 
-def _channel(key: str, entry: Any, stdout: TextIO | None) -> Channel:
+@dataclass(frozen=True)
+class Routing:
+    """Every configured channel, and the channel names each trial's alerts go to."""
+
+    channels: list[Channel]
+    routes: dict[str, tuple[str, ...]]  # NCT id → channel names, for every trial listed
+
+
+def routing(entries: Sequence[Any], trials: Sequence[tuple[str, Sequence[Any]]], *,
+            stdout: TextIO | None = None,
+            environ: Mapping[str, str] | None = None) -> Routing:
+    """Channels of the top-level ``notify:`` entries and of the trials' own ``notify:``
+    lists (``trials``: (NCT id, its notify entries) in the order of ``trials:``)."""
+    context = Context(stdout, dict(os.environ) if environ is None else environ)
+    channels: dict[str, tuple[Channel, Any]] = {}
+    top = [_add(channels, f"notify[{i}]", entry, context) for i, entry in enumerate(entries)]
+    routes = {}
+    for index, (nct_id, own) in enumerate(trials):
+        key = f"trials[{index}].notify"
+        routes[nct_id] = tuple(_route(channels, top, f"{key}[{i}]", item, context)
+                               for i, item in enumerate(own)) if own else tuple(top)
+    return Routing([channel for channel, _ in channels.values()], routes)
+
+
+def _add(channels: dict[str, tuple[Channel, Any]], key: str, entry: Any,
+         context: Context) -> str:
+    channel = _channel(key, entry, context)
+    if channel.name in channels:
+        if channels[channel.name][1] == entry and not key.startswith("notify["):
+            return channel.name  # the same channel given again for another trial
+        raise ConfigError(f"a second channel named {channel.name!r}; give one a distinct name",
+                          key=key)
+    channels[channel.name] = (channel, entry)
+    return channel.name
+
+
+def _route(channels: dict[str, tuple[Channel, Any]], top: list[str], key: str, item: Any,
+           context: Context) -> str:
+    if isinstance(item, str) and item in top:
+        return item
+    if isinstance(item, str) and item not in KINDS:
+        raise ConfigError(f"no channel named {item!r} in notify: (names: "
+                          f"{', '.join(top) or 'none'})", key=key)
+    return _add(channels, key, item, context)
+
+
+def check_entry(key: str, entry: Any) -> None:
+    """Check one ``notify:`` entry on its own (``ctwatch config check``): a ConfigError
+    naming the key for an unknown kind or key, a bad value or a missing secret."""
+    _channel(key, entry, Context(None, dict(os.environ)))
+
+
+def _channel(key: str, entry: Any, context: Context) -> Channel:
     if isinstance(entry, str):
         entry = {"kind": entry}
     if not isinstance(entry, Mapping):
@@ -37,4 +102,20 @@ def _channel(key: str, entry: Any, stdout: TextIO | None) -> Channel:
     if kind not in KINDS:
         raise ConfigError(f"unknown channel kind {kind!r} (known: {', '.join(KINDS)})",
                           key=f"{key}.kind")
-    return KINDS[kind].from_config(key, entry, stdout=stdout)
+    return KINDS[kind].from_config(key, entry, context=context)
+
+
+def write_file(path: Path, data: str | bytes) -> None:
+    """Write a whole file atomically, so a reader (a web server, a feed reader) never sees
+    half of it."""
+    payload = data.encode() if isinstance(data, str) else data
+    folder = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(payload)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,50 +1,81 @@
-"""The channels: where change sets go."""
+"""The channel base, its configuration helpers, and the local channels: stdout and file.
+
+A channel sends one message about one or more change sets (``send``); with ``digest: true``
+the outbox gives it every pending change set of a run at once, otherwise one at a time.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
+from ctwatch import logs
 from ctwatch.errors import ConfigError, NotifyError
 from ctwatch.model import SEVERITIES, ChangeSet
-from ctwatch.notify.render import text
+from ctwatch.notify.render import message_text
 
 DEFAULT_MIN_SEVERITY = "minor"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What building channels may use besides their config entry."""
+
+    stdout: TextIO | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
 class Channel:
     """Base of the channels: configuration keys shared by every kind."""
 
     kind: ClassVar[str]
-    keys: ClassVar[tuple[str, ...]] = ("kind", "name", "min_severity")
+    keys: ClassVar[tuple[str, ...]] = ("kind", "name", "min_severity", "digest")
 
-    def __init__(self, name: str, min_severity: str = DEFAULT_MIN_SEVERITY) -> None:
+    def __init__(self, name: str, min_severity: str = DEFAULT_MIN_SEVERITY,
+                 digest: bool = False) -> None:
         self.name = name
         self.min_severity = min_severity
+        self.digest = digest
 
     @classmethod
     def from_config(cls, key: str, entry: Mapping[str, Any], *,
-                    stdout: TextIO | None = None) -> Channel:
+                    context: Context | None = None) -> Channel:
+        """A channel from its ``notify:`` entry; ConfigError naming the key if it is not usable."""
         unknown = sorted(set(entry) - set(cls.keys), key=str)
         if unknown:
+            hint = "; secrets come from the environment (password_env, url_env)" \
+                if unknown[0] in ("password", "token", "secret") else ""
             raise ConfigError(f"unknown key for a {cls.kind} channel (known: "
-                              f"{', '.join(cls.keys)})", key=f"{key}.{unknown[0]}")
-        return cls._create(key, entry, stdout)
+                              f"{', '.join(cls.keys)}){hint}", key=f"{key}.{unknown[0]}")
+        if "name" in entry:
+            text(key, entry, "name", "a name for the channel (alerts are remembered by it)")
+        channel = cls._create(key, entry, context or Context())
+        channel.min_severity = _min_severity(key, entry)
+        channel.digest = flag(key, entry, "digest", False)
+        return channel
 
     @classmethod
-    def _create(cls, key: str, entry: Mapping[str, Any], stdout: TextIO | None) -> Channel:
+    def _create(cls, key: str, entry: Mapping[str, Any], context: Context) -> Channel:
         raise NotImplementedError
 
     def accepts(self, severity: str) -> bool:
         """Whether a change set of this top severity is sent on this channel."""
         return SEVERITIES.index(severity) >= SEVERITIES.index(self.min_severity)
 
-    def deliver(self, change_set: ChangeSet) -> None:
+    def send(self, change_sets: Sequence[ChangeSet]) -> None:
+        """Deliver one message about these change sets; NotifyError if it did not get through."""
         raise NotImplementedError
+
+    def deliver(self, change_set: ChangeSet) -> None:
+        self.send([change_set])
+
+
+# -- configuration helpers --------------------------------------------------------------------
 
 
 def _min_severity(key: str, entry: Mapping[str, Any]) -> str:
@@ -55,26 +86,75 @@ def _min_severity(key: str, entry: Mapping[str, Any]) -> str:
     return value
 
 
+def flag(key: str, entry: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = entry.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"must be true or false (got {value!r})", key=f"{key}.{name}")
+    return value
+
+
+def text(key: str, entry: Mapping[str, Any], name: str, what: str) -> str:
+    """A required non-empty string option; ``what`` says what it is for."""
+    value = entry.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"missing: {what}", key=f"{key}.{name}")
+    return value.strip()
+
+
+def number(key: str, entry: Mapping[str, Any], name: str, default: float, *,
+           minimum: float = 0) -> float:
+    value = entry.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise ConfigError(f"must be a number, {minimum:g} or more (got {value!r})",
+                          key=f"{key}.{name}")
+    return value
+
+
+def secret(key: str, entry: Mapping[str, Any], name: str, context: Context) -> str:
+    """The value of the environment variable that option ``name`` names; never shown."""
+    variable = text(key, entry, name, "the name of an environment variable")
+    value = context.environ.get(variable)
+    if not value:
+        raise ConfigError(f"environment variable {variable} is not set", key=f"{key}.{name}")
+    logs.secret(value)
+    return value
+
+
+def url_option(key: str, entry: Mapping[str, Any], context: Context) -> tuple[str, str | None]:
+    """``url`` or ``url_env`` (exactly one): the URL, and the variable it came from if any."""
+    if ("url" in entry) == ("url_env" in entry):
+        raise ConfigError("give either url or url_env (the environment variable holding the "
+                          "URL)", key=f"{key}.url")
+    if "url_env" in entry:
+        return secret(key, entry, "url_env", context), entry["url_env"]
+    url = text(key, entry, "url", "the URL to send to")
+    logs.secret(url)  # a URL may carry a token even when written in the file
+    return url, None
+
+
+# -- local channels ---------------------------------------------------------------------------
+
+
 class StdoutChannel(Channel):
     """A readable summary on standard output (for cron mail and terminals)."""
 
     kind = "stdout"
 
-    def __init__(self, name: str, min_severity: str, stream: TextIO | None = None) -> None:
-        super().__init__(name, min_severity)
+    def __init__(self, name: str, stream: TextIO | None = None) -> None:
+        super().__init__(name)
         self.stream = stream
 
     @classmethod
-    def _create(cls, key: str, entry: Mapping[str, Any], stdout: TextIO | None) -> Channel:
-        return cls(entry.get("name") or "stdout", _min_severity(key, entry), stdout)
+    def _create(cls, key: str, entry: Mapping[str, Any], context: Context) -> Channel:
+        return cls(entry.get("name") or "stdout", context.stdout)
 
-    def deliver(self, change_set: ChangeSet) -> None:
+    def send(self, change_sets: Sequence[ChangeSet]) -> None:
         stream = self.stream or sys.stdout
         try:
-            stream.write(text(change_set) + "\n")
+            stream.write(message_text(change_sets) + "\n")
             stream.flush()
         except OSError as error:
-            raise NotifyError(f"{self.name}: cannot write: {error}") from None
+            raise NotifyError(f"cannot write: {error.strerror or error}") from None
 
 
 class FileChannel(Channel):
@@ -83,24 +163,23 @@ class FileChannel(Channel):
     kind = "file"
     keys = (*Channel.keys, "path")
 
-    def __init__(self, name: str, min_severity: str, path: Path) -> None:
-        super().__init__(name, min_severity)
+    def __init__(self, name: str, path: Path) -> None:
+        super().__init__(name)
         self.path = path
 
     @classmethod
-    def _create(cls, key: str, entry: Mapping[str, Any], stdout: TextIO | None) -> Channel:
-        path = entry.get("path")
-        if not isinstance(path, str) or not path:
-            raise ConfigError("missing: the file to append JSON lines to", key=f"{key}.path")
-        return cls(entry.get("name") or f"file:{path}", _min_severity(key, entry), Path(path))
+    def _create(cls, key: str, entry: Mapping[str, Any], context: Context) -> Channel:
+        path = text(key, entry, "path", "the file to append JSON lines to")
+        return cls(entry.get("name") or f"file:{path}", Path(path))
 
-    def deliver(self, change_set: ChangeSet) -> None:
-        line = json.dumps(change_set.to_dict(), ensure_ascii=False) + "\n"
+    def send(self, change_sets: Sequence[ChangeSet]) -> None:
+        lines = "".join(json.dumps(change_set.to_dict(), ensure_ascii=False) + "\n"
+                        for change_set in change_sets)
         try:
             with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(line)
+                handle.write(lines)
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as error:
-            raise NotifyError(f"{self.name}: cannot append to {self.path}: "
-                              f"{error.strerror or error}") from None
+            raise NotifyError(f"cannot append to {self.path}: {error.strerror or error}") \
+                from None

@@ -1,0 +1,213 @@
+"""What an alert says, whatever its format: a change set as a view for the templates.
+
+Every format (plain text, Markdown, HTML, Atom) is rendered from the same view, so they never
+disagree on what changed: the trial, the changes grouped by severity with old → new (a word
+diff for long texts), flags spelled out, registry versions and dates, and the links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import Any
+
+from ctwatch.model import SEVERITIES, Change, ChangeSet
+
+STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
+HISTORY_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history"
+COMPARE_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history&a={a}&b={b}"
+LONG_TEXT = 60  # characters: a longer text changed is shown as a word diff
+CONTEXT_WORDS = 8  # unchanged words kept on each side of an edit in a word diff
+TITLE_WIDTH = 80  # characters of a trial title in a subject line
+
+#: flags of a change (model.Change.flags), spelled out for people
+FLAG_TEXT = {
+    "outcome_changed_after_start": "Outcome changed after study start: a primary outcome was "
+                                   "changed after the study had started.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """A piece of a word diff: ``same``, ``del`` (old only), ``ins`` (new only) or ``gap``
+    (unchanged words left out)."""
+
+    op: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeView:
+    path: str
+    kind: str  # added | removed | changed
+    severity: str
+    summary: str  # one line, as the differ wrote it
+    old: str  # the value shown; "" for none
+    new: str
+    words: tuple[Word, ...]  # a word diff when a long text changed, else ()
+    notes: tuple[str, ...]  # flags spelled out
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    severity: str
+    changes: tuple[ChangeView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """One change set of one trial, ready for a template."""
+
+    id: int
+    nct_id: str
+    title: str
+    top_severity: str
+    count: int
+    groups: tuple[Group, ...]
+    from_version: str  # "v12 of 2022-06-15", or the date alone when the number is unknown
+    to_version: str
+    created_at: str
+    record_url: str
+    compare_url: str  # the registry's comparison view (its history tab if versions unknown)
+    compared: bool  # whether compare_url selects the two versions
+    flagged: tuple[str, ...]  # every note of every change, once
+
+    @property
+    def changes(self) -> tuple[ChangeView, ...]:
+        return tuple(change for group in self.groups for change in group.changes)
+
+
+def links(change_set: ChangeSet) -> dict[str, str]:
+    """The record, and the registry's own comparison view when both versions are known."""
+    found = {"record": STUDY_URL.format(nct_id=change_set.nct_id)}
+    if change_set.from_version is not None and change_set.to_version is not None:
+        # The registry's comparison view counts versions from 1; its API counts from 0.
+        found["compare"] = COMPARE_URL.format(nct_id=change_set.nct_id,
+                                              a=change_set.from_version + 1,
+                                              b=change_set.to_version + 1)
+    return found
+
+
+def alert(change_set: ChangeSet) -> AlertView:
+    """The view of one change set."""
+    found = links(change_set)
+    views = [change_view(change) for change in change_set.changes]
+    groups = tuple(Group(severity, tuple(v for v in views if v.severity == severity))
+                   for severity in reversed(SEVERITIES))
+    return AlertView(
+        id=change_set.id, nct_id=change_set.nct_id, title=title(change_set),
+        top_severity=change_set.top_severity, count=len(views),
+        groups=tuple(group for group in groups if group.changes),
+        from_version=version_label(change_set.from_version, change_set.from_date),
+        to_version=version_label(change_set.to_version, change_set.to_date),
+        created_at=change_set.created_at, record_url=found["record"],
+        compare_url=found.get("compare") or HISTORY_URL.format(nct_id=change_set.nct_id),
+        compared="compare" in found,
+        flagged=tuple(dict.fromkeys(note for view in views for note in view.notes)))
+
+
+def title(change_set: ChangeSet) -> str:
+    return " ".join((change_set.title or "").split()) or "(no title)"
+
+
+def version_label(number: int | None, date: str | None) -> str:
+    if number is None:
+        return date or "?"
+    return f"v{number}" + (f" of {date}" if date else "")
+
+
+def change_view(change: Change) -> ChangeView:
+    old, new = shown(change.old), shown(change.new)
+    long = (change.kind == "changed" and isinstance(change.old, str)
+            and isinstance(change.new, str) and max(len(old), len(new)) > LONG_TEXT)
+    return ChangeView(
+        path=change.path, kind=change.kind, severity=change.severity, summary=change.summary,
+        old=old, new=new, words=word_diff(old, new) if long else (),
+        notes=tuple(FLAG_TEXT.get(flag, flag.replace("_", " ")) for flag in change.flags))
+
+
+def top(change_sets: Iterable[ChangeSet]) -> str:
+    """The top severity of several change sets."""
+    ranks = [SEVERITIES.index(change_set.top_severity) for change_set in change_sets]
+    return SEVERITIES[max(ranks, default=0)]
+
+
+def subject(change_sets: Sequence[ChangeSet]) -> str:
+    """A subject line naming the trial(s) and the top severity."""
+    severity = top(change_sets).upper()
+    if len(change_sets) == 1:
+        [change_set] = change_sets
+        name = title(change_set)
+        if len(name) > TITLE_WIDTH:
+            name = name[: TITLE_WIDTH - 1].rstrip() + "…"
+        return f"[ctwatch] {severity}: {change_set.nct_id} changed — {name}"
+    trials = list(dict.fromkeys(change_set.nct_id for change_set in change_sets))
+    named = ", ".join(trials[:5]) + (f" and {len(trials) - 5} more" if len(trials) > 5 else "")
+    plural = "s" if len(trials) > 1 else ""
+    return f"[ctwatch] {severity}: {len(change_sets)} changes in {len(trials)} trial{plural}: " \
+           f"{named}"
+
+
+# -- values -----------------------------------------------------------------------------------
+
+
+def shown(value: Any) -> str:
+    """A JSON value of a change as one line for people; "" for none."""
+    if value is None or value == [] or value == {}:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(text for text in (shown(item) for item in value) if text)
+    if isinstance(value, dict):
+        return _element(value)
+    return " ".join(str(value).split())
+
+
+def _element(value: dict[str, Any]) -> str:
+    """A whole list element (an added or removed criterion, arm, outcome…) in a few words."""
+    if value.get("text"):  # a criterion
+        return shown(value["text"])
+    if value.get("label"):  # an arm
+        return shown(value["label"])
+    if value.get("measure"):  # an outcome
+        frame = shown(value.get("time_frame"))
+        return shown(value["measure"]) + (f" (time frame: {frame})" if frame else "")
+    if value.get("facility") or value.get("city"):  # a location
+        return ", ".join(shown(value.get(k)) for k in ("facility", "city", "country")
+                         if value.get(k))
+    if value.get("name"):  # an intervention, a person, an organisation
+        kind = shown(value.get("type"))
+        return shown(value["name"]) + (f" ({kind})" if kind else "")
+    return "; ".join(f"{key}: {shown(item)}" for key, item in value.items()
+                     if shown(item) and not isinstance(item, dict | list))
+
+
+def word_diff(old: str, new: str, context: int = CONTEXT_WORDS) -> tuple[Word, ...]:
+    """Old and new text word by word, long unchanged stretches cut to ``context`` words."""
+    a, b = old.split(), new.split()
+    words: list[Word] = []
+    opcodes = SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    for index, (tag, i1, i2, j1, j2) in enumerate(opcodes):
+        if tag == "equal":
+            words.extend(_unchanged(a[i1:i2], index > 0, index < len(opcodes) - 1, context))
+            continue
+        if i2 > i1:
+            words.append(Word("del", " ".join(a[i1:i2])))
+        if j2 > j1:
+            words.append(Word("ins", " ".join(b[j1:j2])))
+    return tuple(words)
+
+
+def _unchanged(run: list[str], before: bool, after: bool, context: int) -> list[Word]:
+    """Unchanged words between edits (``before``: an edit precedes, ``after``: one follows)."""
+    head = context if before else 0
+    tail = context if after else 0
+    if len(run) <= head + tail + 1:
+        return [Word("same", " ".join(run))]
+    kept = [Word("same", " ".join(run[:head]))] if head else []
+    kept.append(Word("gap", "…"))
+    if tail:
+        kept.append(Word("same", " ".join(run[-tail:])))
+    return kept

@@ -1,0 +1,114 @@
+"""The ``webhook`` channel: an HTTP POST of the change-set JSON, with retries.
+
+    - kind: webhook
+      url_env: CTWATCH_WEBHOOK_URL      # or url: https://…
+      retries: 2                        # more tries after a connection error, 429 or 5xx
+
+The body is the object the ``file`` channel writes (``ChangeSet.to_dict()``); a digest channel posts
+``{"change_sets": [...], "top_severity": ...}``. The URL may carry a token, so messages name
+only its scheme and host.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from ctwatch import __version__
+from ctwatch.errors import ConfigError, NotifyError
+from ctwatch.model import ChangeSet
+from ctwatch.notify.channels import Channel, Context, number, url_option
+from ctwatch.notify.present import top
+
+WEBHOOK_TIMEOUT_S = 10
+WEBHOOK_RETRIES = 2
+WEBHOOK_BACKOFF_S = 1.0  # doubled after each failed try
+USER_AGENT = f"ctwatch/{__version__} (webhook)"
+
+
+class WebhookChannel(Channel):
+    """An HTTP POST of the change-set JSON (the same object as the file channel) to a URL."""
+
+    kind = "webhook"
+    keys = (*Channel.keys, "url", "url_env", "timeout_s", "retries", "backoff_s")
+
+    def __init__(self, name: str, url: str, *, timeout_s: float = WEBHOOK_TIMEOUT_S,
+                 retries: int = WEBHOOK_RETRIES, backoff_s: float = WEBHOOK_BACKOFF_S) -> None:
+        super().__init__(name)
+        self.url = url
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_s = backoff_s
+
+    @classmethod
+    def _create(cls, key: str, entry: Mapping[str, Any], context: Context) -> Channel:
+        url, variable = url_option(key, entry, context)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            shown = f"the URL in {variable}" if variable else repr(url)
+            raise ConfigError(f"{shown} is not an http(s) URL",
+                              key=f"{key}.{'url_env' if variable else 'url'}")
+        name = entry.get("name") or f"webhook:{variable or parts.hostname}"
+        return cls(name, url, timeout_s=number(key, entry, "timeout_s", WEBHOOK_TIMEOUT_S,
+                                               minimum=0.1),
+                   retries=int(number(key, entry, "retries", WEBHOOK_RETRIES)),
+                   backoff_s=number(key, entry, "backoff_s", WEBHOOK_BACKOFF_S))
+
+    def send(self, change_sets: Sequence[ChangeSet]) -> None:
+        body = json.dumps(payload(change_sets, digest=self.digest), ensure_ascii=False).encode()
+        problem = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            problem, again = self._post(body)
+            if not problem:
+                return
+            if not again:
+                break
+        raise NotifyError(f"POST to {self.where} failed: {problem}")
+
+    @property
+    def where(self) -> str:
+        """The URL as it may be shown: scheme and host, no path, query or credentials."""
+        parts = urlsplit(self.url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname}{port}/…"
+
+    def _post(self, body: bytes) -> tuple[str, bool]:
+        """One try: ("", _) when accepted, else (the problem, whether to try again)."""
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+        try:
+            response = requests.post(self.url, data=body, headers=headers,
+                                     timeout=self.timeout_s, allow_redirects=False)
+        except requests.Timeout:
+            return f"no answer within {self.timeout_s:g} s", True
+        except requests.RequestException as error:
+            return f"cannot connect: {_cause(error)}", True
+        with response:
+            if 200 <= response.status_code < 300:
+                return "", False
+            again = response.status_code == 429 or response.status_code >= 500
+            return f"HTTP {response.status_code} {response.reason or ''}".strip(), again
+
+
+def _cause(error: BaseException) -> str:
+    """The operating system's reason under a requests error (its own text names the URL)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return type(error).__name__
+
+
+def payload(change_sets: Sequence[ChangeSet], *, digest: bool = False) -> dict[str, Any]:
+    """What is posted: one change set's object, or on a digest channel the run's digest."""
+    if not digest and len(change_sets) == 1:
+        return change_sets[0].to_dict()
+    return {"change_sets": [change_set.to_dict() for change_set in change_sets],
+            "top_severity": top(change_sets)}

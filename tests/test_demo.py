@@ -1,0 +1,140 @@
+"""`ctwatch demo` as a person runs it: the real command, what it prints, what it leaves."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import MYELOMA, ROOT
+
+TRIAL = "NCT04083898"
+DEMO_DATA = ROOT / "ctwatch" / "demo"
+HEADER = re.compile(r"^— (\d{4}-\d{2}-\d{2}): (.+) —$", re.MULTILINE)
+
+#: step title → (top severity of its one alert, or None for no alert; lines the alert holds)
+EXPECTED: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "recruiting (the first check)": (None, ("first snapshot stored",)),
+    "record re-verified, nothing else changed": (None, ("only registry bookkeeping changed",)),
+    "eligibility amended": ("major", (
+        "[MAJOR] eligibility.inclusion[Performance status of ECOG ≤ 2",
+        "[MAJOR] eligibility.exclusion[Peripheral neuropathy of grade ≥ 2 at screening.]: added",
+    )),
+    "enrollment closed": ("major", (
+        "[MAJOR] status.overall: RECRUITING → ACTIVE_NOT_RECRUITING",
+        "[MAJOR] design.enrollment.count: 37 → 24",
+        "[MAJOR] design.enrollment.type: ESTIMATED → ACTUAL",
+    )),
+    "primary completion date moved": ("major", (
+        "[MAJOR] status.primary_completion.date: 2023-10-28 → 2024-06-30",
+    )),
+    "terminated": ("critical", (
+        "[CRITICAL] status.overall: ACTIVE_NOT_RECRUITING → TERMINATED",
+        "[MAJOR] status.why_stopped: (none) → Slow accrual",
+    )),
+}
+CHANGE_STEPS = sum(severity is not None for severity, _ in EXPECTED.values())
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    def steps(self) -> dict[str, str]:
+        """Each step's title → what was printed under its header."""
+        parts = HEADER.split(self.stdout)
+        return {title: body for _date, title, body in zip(parts[1::3], parts[2::3], parts[3::3],
+                                                             strict=True)}
+
+
+def demo(folder: Path, *args: str) -> Run:
+    """``python -m ctwatch demo`` run from ``folder``, its temporary files kept in folder/tmp."""
+    (folder / "tmp").mkdir(exist_ok=True)
+    env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
+    env.update(PYTHONPATH=str(ROOT), TMPDIR=str(folder / "tmp"))
+    result = subprocess.run([sys.executable, "-m", "ctwatch", *args], cwd=folder, env=env,
+                            capture_output=True, timeout=60, check=False)
+    return Run(result.returncode, result.stdout.decode(), result.stderr.decode())
+
+
+@pytest.fixture(scope="module")
+def shown(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Run]:
+    folder = tmp_path_factory.mktemp("demo")
+    (folder / "config.yaml").write_text("not: [a config")  # the demo must not read it
+    return folder, demo(folder, "demo")
+
+
+def test_the_demo_succeeds_without_config_or_network(shown: tuple[Path, Run]) -> None:
+    _, run = shown
+    assert run.code == 0, run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    assert list(run.steps()) == list(EXPECTED)
+
+
+@pytest.mark.parametrize("title", EXPECTED)
+def test_each_step_alerts_as_expected(shown: tuple[Path, Run], title: str) -> None:
+    severity, lines = EXPECTED[title]
+    body = shown[1].steps()[title]
+    alerts = re.findall(rf"^{TRIAL} — ", body, re.MULTILINE)
+    tops = re.findall(r"top severity (\w+)", body)
+    if severity is None:
+        assert (alerts, tops) == ([], [])
+        assert "no alert" in body
+    else:
+        assert (len(alerts), tops) == (1, [severity])
+        assert f"https://clinicaltrials.gov/study/{TRIAL}" in body
+    for line in lines:
+        assert line in body
+
+
+def test_the_demo_ends_with_a_summary_and_leaves_nothing_behind(shown: tuple[Path, Run]) -> None:
+    folder, run = shown
+    last = run.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(rf"replayed {len(EXPECTED)} versions of {TRIAL} from a local registry "
+                        rf"\(\d+ requests\): {CHANGE_STEPS} change sets, {len(EXPECTED)} "
+                        "snapshots", last)
+    assert list((folder / "tmp").iterdir()) == []
+    assert sorted(path.name for path in folder.iterdir()) == ["config.yaml", "tmp"]
+
+
+def test_keep_leaves_a_store_to_explore(tmp_path: Path) -> None:
+    run = demo(tmp_path, "demo", "--keep", "kept")
+    assert run.code == 0, run.stderr
+    store = tmp_path / "kept" / "ctwatch.db"
+    assert f"store kept in {store}" in run.stdout
+    with sqlite3.connect(store) as db:
+        counts = [db.execute(f"select count(*) from {table}").fetchone()[0]
+                  for table in ("snapshots", "change_sets")]
+        statuses = {row[0] for row in db.execute("select status from outbox")}
+    assert counts == [len(EXPECTED), CHANGE_STEPS]
+    assert statuses == {"delivered"}
+    config = tmp_path / "kept" / "config.yaml"
+    assert f"ctwatch --config {config} history {TRIAL}" in run.stdout
+    history = demo(tmp_path / "tmp", "--config", str(config), "history", TRIAL)
+    assert history.code == 0, history.stderr
+    assert "2024-07-22" in history.stdout
+
+
+def test_keep_refuses_a_folder_that_holds_a_store(tmp_path: Path) -> None:
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "ctwatch.db").write_bytes(b"")
+    run = demo(tmp_path, "demo", "--keep", "kept")
+    assert run.code == 2
+    [line] = run.stderr.splitlines()
+    assert line.startswith("ctwatch: error: ") and "already exists" in line
+    assert run.stdout == ""
+
+
+def test_the_bundled_record_is_the_fixture_and_the_data_is_small() -> None:
+    bundled = json.loads((DEMO_DATA / f"{TRIAL}.json").read_text(encoding="utf-8"))
+    assert bundled == json.loads(MYELOMA.read_text(encoding="utf-8"))
+    assert sum(path.stat().st_size for path in DEMO_DATA.iterdir()) < 200_000

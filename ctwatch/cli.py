@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -21,12 +23,23 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from ctwatch import __version__, model, sources, timeline, watch
+from ctwatch import (
+    __version__,
+    demo,
+    logs,
+    model,
+    schedule,
+    sources,
+    timeline,
+    validate,
+    watch,
+)
 from ctwatch.config import Config, load_config
 from ctwatch.errors import ConfigError, CtwatchError, FetchError, StoreBusy
 from ctwatch.fetch import Client, Result, save_raw
 from ctwatch.model import Trial, parse_nct_id
-from ctwatch.notify import render
+from ctwatch.notify import feed as atom_feed
+from ctwatch.notify import render, write_file
 from ctwatch.rules import Rules
 from ctwatch.store import Store
 
@@ -37,9 +50,12 @@ EXIT_FAILED = 3
 EXIT_BUSY = 4
 
 
+log = logging.getLogger("ctwatch")
+
+
 def fail(error: CtwatchError) -> None:
-    """Print one line for a person on stderr."""
-    click.echo(f"ctwatch: error: {error}", err=True)
+    """One line for a person on stderr."""
+    log.error("%s", error)
 
 
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,11 +83,15 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default="config.yaml",
               show_default=True, help="Configuration file.")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr.")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings on stderr.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one JSON object per line, for log shippers.")
 @click.pass_context
-def main(ctx: click.Context, config_path: str, verbose: int, quiet: bool) -> None:
+def main(ctx: click.Context, config_path: str, verbose: int, quiet: bool,
+         log_format: str) -> None:
     """Watch ClinicalTrials.gov records and report what changed."""
     ctx.obj = {"config_path": config_path, "verbosity": -1 if quiet else verbose}
+    logs.setup(ctx.obj["verbosity"], log_format)
 
 
 def emit_trials(trials: list[Trial], fmt: str) -> None:
@@ -94,9 +114,11 @@ def emit_trials(trials: list[Trial], fmt: str) -> None:
 def parse(ctx: click.Context, inputs: tuple[str, ...], fmt: str) -> None:
     """Print records as normalized trial JSON.
 
-    SOURCE is an NCT id (fetched from the registry), a saved record (API v2 JSON: a study, a
-    list page or a history-API version) or - for standard input. A source that cannot be read
-    is reported on stderr; the others are printed, in the order given.
+    SOURCE is an NCT id (fetched from the registry), a saved record or - for standard input.
+    A saved record is API v2 JSON (a study, a list page or a history-API version), legacy
+    <clinical_study> XML, a saved classic study page (ct2/show/NCT…, HTML) or that page's text;
+    the format is told from the content. A source that cannot be read is reported on stderr;
+    the others are printed, in the order given.
     """
     remote = {s for s in inputs if s != "-" and not Path(s).exists() and is_nct(s)}
     found: dict[str, list[Trial] | CtwatchError] = {}
@@ -196,36 +218,15 @@ def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool) -> None:
     """One monitoring pass over the configured trials (the cron job)."""
     config = config_from(ctx)
     setup = watch.from_config(config)
-    with Store(config.store) as db, db.lock(wait=wait), Client(config.api) as client:
-        report = watch.check(setup, client, db, force=force)
-    tell(ctx, report)
+    stop = threading.Event()
+    with Store(config.store) as db, db.lock(wait=wait), Client(config.api) as client, \
+            schedule.stop_signals(stop.set):
+        report = watch.check(setup, client, db, force=force, stop=stop.is_set)
+    watch.tell(report)
     if report.failures or report.undelivered:
         sys.exit(EXIT_FAILED)
     if exit_code and report.change_sets:
         sys.exit(EXIT_CHANGES)
-
-
-def tell(ctx: click.Context, report: watch.RunReport) -> None:
-    """A run's outcome on stderr: every failure always, the summary unless -q."""
-    for failure in report.failures:
-        click.echo(f"ctwatch: error: {failure.error}", err=True)
-        if failure.notice:
-            click.echo(f"ctwatch: warning: {failure.nct_id} has failed {failure.consecutive} "
-                       "checks in a row", err=True)
-    for channel, error in report.undelivered:
-        click.echo(f"ctwatch: error: alert not delivered on {channel} (kept for the next run): "
-                   f"{error}", err=True)
-    if ctx.obj["verbosity"] >= 0:
-        click.echo(f"ctwatch: {summary(report)}", err=True)
-
-
-def summary(report: watch.RunReport) -> str:
-    if report.skipped:
-        return (f"registry data unchanged since the last run ({report.data_timestamp}); "
-                "nothing to check")
-    counts = report.counts()
-    return (f"checked {counts['checked']} trials: {counts['change_sets']} with changes, "
-            f"{counts['new_snapshots']} new snapshots, {counts['failed']} failed")
 
 
 @main.command()
@@ -239,10 +240,8 @@ def backfill(ctx: click.Context, nct_ids: tuple[str, ...]) -> None:
     with Store(config.store) as db, db.lock(), Client(config.api) as client:
         for nct_id in dict.fromkeys(parse_nct_id(value) for value in nct_ids):
             done = watch.backfill(client, db, nct_id, rules)
-            if ctx.obj["verbosity"] >= 0:
-                click.echo(f"ctwatch: {nct_id}: {done.versions} registry versions, "
-                           f"{done.snapshots} new snapshots, {done.change_sets} change sets",
-                           err=True)
+            log.info("%s: %d registry versions, %d new snapshots, %d change sets", nct_id,
+                     done.versions, done.snapshots, done.change_sets)
 
 
 @main.command()
@@ -259,12 +258,20 @@ def history(ctx: click.Context, nct_id: str, fmt: str) -> None:
         click.echo(json.dumps([entry.to_dict() for entry in entries], indent=2))
         return
     click.echo(f"{'snapshot':>8}  {'version':>7}  {'registry date':<13}  {'fetched at':<20}  "
-               f"{'source':<8}  {'changes':>7}")
+               f"{'source':<12}  {'changes':>7}")
     for entry in entries:
         row = entry.to_dict()
         version = "" if row["registry_version"] is None else f"v{row['registry_version']}"
         click.echo(f"{row['snapshot']:>8}  {version:>7}  {row['registry_date'] or '':<13}  "
-                   f"{row['fetched_at']:<20}  {row['source']:<8}  {row['changes']:>7}")
+                   f"{row['fetched_at']:<20}  {row['source']:<12}  {row['changes']:>7}")
+
+
+DIFF_FORMATS = {
+    "text": render.text,
+    "json": lambda change_set: json.dumps(change_set.to_dict(), indent=2, ensure_ascii=False),
+    "markdown": lambda change_set: render.message_markdown([change_set]),
+    "html": render.diff_html,
+}
 
 
 @main.command()
@@ -272,7 +279,7 @@ def history(ctx: click.Context, nct_id: str, fmt: str) -> None:
 @click.option("--from", "old_ref", metavar="REF", help="Older snapshot (default: the one "
               "before --to, or the latest change).")
 @click.option("--to", "new_ref", metavar="REF", help="Newer snapshot (default: latest).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(list(DIFF_FORMATS)), default="text",
               show_default=True)
 @click.pass_context
 @handle_errors
@@ -280,6 +287,8 @@ def diff(ctx: click.Context, records: tuple[str, ...], old_ref: str | None,
          new_ref: str | None, fmt: str) -> None:
     """Show what changed: between two snapshots of a stored trial, or two saved records.
 
+    OLD and NEW are saved records of any format ctwatch parses (API v2 JSON, legacy XML, a
+    classic study page or its text), e.g. a 2019 archive against today's record.
     REF is latest, previous, a snapshot id (see ctwatch history), vN (registry version N) or
     a date (the newest snapshot on or before it). Without --from/--to: the latest change.
     """
@@ -292,8 +301,7 @@ def diff(ctx: click.Context, records: tuple[str, ...], old_ref: str | None,
             changes = timeline.compare(db, parse_nct_id(records[0]), old_ref, new_ref, rules)
     else:
         raise ConfigError("give one NCT id, or two saved records to compare")
-    click.echo(json.dumps(changes.to_dict(), indent=2, ensure_ascii=False) if fmt == "json"
-               else render.text(changes))
+    click.echo(DIFF_FORMATS[fmt](changes))
 
 
 def _one_trial(source: str) -> Trial:
@@ -314,8 +322,7 @@ def reparse(ctx: click.Context, nct_ids: tuple[str, ...], every: bool) -> None:
     config = config_from(ctx)
     with Store(config.store) as db, db.lock():
         count = timeline.reparse(db, [parse_nct_id(v) for v in nct_ids] or None, every=every)
-    if ctx.obj["verbosity"] >= 0:
-        click.echo(f"ctwatch: re-parsed {count} snapshots", err=True)
+    log.info("re-parsed %d snapshots", count)
 
 
 @main.command("demo")
@@ -324,6 +331,179 @@ def reparse(ctx: click.Context, nct_ids: tuple[str, ...], every: bool) -> None:
 @handle_errors
 def demo_command(keep: Path | None) -> None:
     """The whole pipeline offline: a local server replays bundled versions of NCT04083898."""
-    from ctwatch import demo  # imported here, not at the top: only this command needs it
 
     sys.exit(demo.run(sys.stdout, workdir=keep))
+
+
+@main.command()
+@click.option("--now", is_flag=True, help="Run one check at start, then follow the schedule.")
+@click.pass_context
+@handle_errors
+def run(ctx: click.Context, now: bool) -> None:
+    """Scheduler daemon: check on config.yaml's schedule until SIGTERM or SIGINT."""
+    schedule.serve(config_from(ctx), now=now)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.pass_context
+@handle_errors
+def status(ctx: click.Context, fmt: str) -> None:
+    """Last run, next scheduled run, each trial's state and pending alerts."""
+    with Store(config_from(ctx).store) as db:
+        state = watch.status(db, schedule.next_run(db))
+    if fmt == "json":
+        click.echo(json.dumps(state, indent=2))
+    else:
+        click.echo(status_text(state))
+
+
+def status_text(state: dict[str, Any]) -> str:
+    run = state["last_run"]
+    lines = ["last run:  " + (
+        f"#{run['id']} {run['started_at']} → {run['finished_at'] or '(running)'}  {run['status']}"
+        f"  {', '.join(f'{k} {v}' for k, v in run['counts'].items())}" if run else "none yet")]
+    lines.append(f"next run:  {state['next_run'] or 'no ctwatch run daemon is serving this store'}")
+    lines.append("trials:")
+    lines.extend(f"  {t['nct_id']}  last checked {t['last_checked']}  "
+                 f"failures in a row {t['consecutive_failures']}"
+                 + (f"  last error: {t['last_error']}" if t["last_error"] else "")
+                 for t in state["trials"])
+    lines.append(f"pending alerts: {len(state['pending_alerts'])}")
+    lines.extend(f"  {a['channel']}  {a['nct_id']} change set {a['change_set']}  "
+                 f"attempts {a['attempts']}" + (f"  last error: {a['last_error']}"
+                                                if a["last_error"] else "")
+                 for a in state["pending_alerts"])
+    return "\n".join(lines)
+
+
+# -- alerts: outbox, report, feed ---------------------------------------------------------------
+
+
+@main.command("notify")
+@click.option("--retry", is_flag=True, help="Deliver the pending alerts now.")
+@click.option("--wait", is_flag=True, help="Wait for a run in progress instead of exiting 4.")
+@click.pass_context
+@handle_errors
+def notify_command(ctx: click.Context, retry: bool, wait: bool) -> None:
+    """List the alerts waiting in the outbox; with --retry, deliver them now.
+
+    Alerts a failed delivery left pending are also retried by every check."""
+    config = config_from(ctx)
+    channels = watch.from_config(config).channels
+    with Store(config.store) as db, db.lock(wait=wait):
+        before = len(db.pending_alerts())
+        failed = watch.deliver_pending(db, channels) if retry else []
+        pending = db.pending_alerts()
+    if not retry:
+        configured = {channel.name for channel in channels}
+        for alert in pending:
+            click.echo(alert_line(alert, alert.channel in configured))
+        return
+    for channel, error in failed:
+        log.error("alert not delivered on %s (kept for the next run): %s", channel, error)
+    log.info("delivered %d alerts, %d pending", before - len(pending), len(pending))
+    if failed:
+        sys.exit(EXIT_FAILED)
+
+
+def alert_line(alert: Any, configured: bool) -> str:
+    """One pending alert for people: channel, trial, change set, attempts, last error."""
+    change_set = alert.change_set
+    return (f"{alert.channel}\t{change_set.nct_id}\tchange set {change_set.id}\t"
+            f"{change_set.top_severity}\tattempts {alert.attempts}"
+            + ("" if configured else "\t(channel no longer configured)")
+            + (f"\tlast error: {alert.last_error}" if alert.last_error else ""))
+
+
+@main.command()
+@click.argument("nct_id", metavar="NCT")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the page to this file (e.g. report.html) instead of stdout.")
+@click.pass_context
+@handle_errors
+def report(ctx: click.Context, nct_id: str, out: Path | None) -> None:
+    """A standalone HTML page of a trial's change history, for a browser or a printer."""
+    nct = parse_nct_id(nct_id)
+    with Store(config_from(ctx).store) as db:
+        snapshots = [entry.snapshot for entry in timeline.history(db, nct)]
+        change_sets = db.change_sets(nct)
+    emit_document(render.report_html(nct, snapshots, change_sets), out)
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the feed to this file (e.g. changes.atom) instead of stdout.")
+@click.option("--limit", type=click.IntRange(min=1), default=atom_feed.DEFAULT_ENTRIES,
+              show_default=True, help="Entries: the most recent change sets.")
+@click.option("--url", "self_url", metavar="URL", help="Where the feed will be published.")
+@click.pass_context
+@handle_errors
+def feed(ctx: click.Context, out: Path | None, limit: int, self_url: str | None) -> None:
+    """An Atom feed of recent change sets, newest first (for Outlook or a feed reader)."""
+    config = config_from(ctx)
+    with Store(config.store) as db:
+        change_sets = db.change_sets(limit=limit)
+    emit_document(atom_feed.atom(change_sets, source=config.store, self_url=self_url), out)
+
+
+def emit_document(document: str | bytes, out: Path | None) -> None:
+    """A whole document on stdout, or written atomically to ``out``."""
+    data = document.encode() if isinstance(document, str) else document
+    if out is None:
+        sys.stdout.buffer.write(data if data.endswith(b"\n") else data + b"\n")
+        sys.stdout.buffer.flush()
+        return
+    try:
+        write_file(out, data)
+    except OSError as error:
+        raise ConfigError(f"cannot write {out}: {error.strerror or error}", key="--out") \
+            from None
+
+
+@main.command("import")
+@click.argument("files", metavar="FILE...", nargs=-1, required=True)
+@click.pass_context
+@handle_errors
+def import_command(ctx: click.Context, files: tuple[str, ...]) -> None:
+    """Load saved records as snapshots of their trials, in registry-date order (no alerts).
+
+    FILE is a saved record of any format ctwatch parses (API v2 JSON, legacy XML, a classic
+    study page or its text) or - for standard input. A record already stored adds nothing;
+    one older than its trial's latest snapshot is refused. Then check compares the registry
+    with the newest imported record.
+    """
+    config = config_from(ctx)
+    records, failures = [], []
+    for source in files:
+        try:
+            records.append((sources.name(source), sources.load(source)))
+        except CtwatchError as error:
+            failures.append(error)
+    with Store(config.store) as db, db.lock():
+        done = watch.import_records(db, records, Rules.from_config(config.rules))
+    for error in failures + done.failures:
+        fail(error)
+    log.info("%d records read, %d new snapshots, %d change sets", done.records, done.snapshots,
+             done.change_sets)
+    if failures or done.failures:
+        sys.exit(EXIT_FAILED)
+
+
+@main.group("config")
+def config_group() -> None:
+    """Work with config.yaml."""
+
+
+@config_group.command("check")
+@click.pass_context
+def config_check(ctx: click.Context) -> None:
+    """Check config.yaml: one line per problem, naming the key; exit 2 if there is any."""
+    path = ctx.find_root().params["config_path"]
+    found = validate.problems(path)
+    for problem in found:
+        fail(problem)
+    if found:
+        sys.exit(EXIT_USAGE)
+    log.info("%s: OK", path)

@@ -51,13 +51,18 @@ class Config:
 
 def load_config(path: str | Path = DEFAULT_CONFIG_FILE, *, required: bool = True) -> Config:
     """Read and check a config file; a missing file gives the defaults unless ``required``."""
+    return parse_config(read_document(path, required=required))
+
+
+def read_document(path: str | Path, *, required: bool = True) -> Any:
+    """The YAML document of a config file (None for a missing file that is not required)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         if required:
             raise ConfigError(f"{path}: no such configuration file") from None
-        return Config()
+        return None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read: {error}") from None
     try:
@@ -68,7 +73,37 @@ def load_config(path: str | Path = DEFAULT_CONFIG_FILE, *, required: bool = True
         problem = getattr(error, "problem", None)
         raise ConfigError(f"{path}: not valid YAML{where}" + (f": {problem}" if problem else "")) \
             from None
-    return parse_config(document)
+    return document
+
+
+def problems(document: Any) -> list[ConfigError]:
+    """Every problem of a config document this module checks, one per key (not just the
+    first, as ``parse_config`` raises it)."""
+    if document is None:
+        return []
+    if not isinstance(document, Mapping):
+        return [ConfigError("the configuration must be a mapping of keys (store, api, trials, …)")]
+    found = [ConfigError(f"unknown key (known: {', '.join(TOP_LEVEL_KEYS)})", key=str(key))
+             for key in document if key not in TOP_LEVEL_KEYS]
+    rest = {key: value for key, value in document.items() if key in TOP_LEVEL_KEYS}
+    trials = rest.pop("trials", None)
+    entries = trials if isinstance(trials, list) else []
+    for index, item in enumerate(entries):
+        found.extend(problem_of(lambda i=index, it=item: _trial(f"trials[{i}]", it)))
+    if trials is not None and not isinstance(trials, list):
+        found.append(ConfigError("must be a list of NCT ids", key="trials"))
+    for key in rest:
+        found.extend(problem_of(lambda k=key: parse_config({k: rest[k]})))
+    return found
+
+
+def problem_of(check: Callable[[], object]) -> list[ConfigError]:
+    """[the ConfigError that ``check()`` raises], or [] when it raises none."""
+    try:
+        check()
+    except ConfigError as error:
+        return [error]
+    return []
 
 
 def parse_config(document: Any) -> Config:

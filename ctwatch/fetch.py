@@ -26,6 +26,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -142,6 +143,8 @@ class Client:
         self._base = self.settings.base_url.rstrip("/")
         self._owns_session = session is None
         self._session = session or requests.Session()
+        if session is None and _loopback(self._base):
+            self._session.trust_env = False  # a proxy from the environment cannot reach it
         self._sleep = sleep
         self._clock = clock
         self._next_slot = 0.0
@@ -248,7 +251,8 @@ class Client:
         except _UriTooLong:
             # The registry limits URL length: halve the batches from now on, retry these ids.
             self._batch_size = max(1, (len(pending) + 1) // 2)
-            log.info("HTTP 414 for %d ids; batches of %d from now on", len(batch), self._batch_size)
+            log.debug("HTTP 414 for %d ids; batches of %d from now on", len(batch),
+                      self._batch_size)
             queue.extendleft(reversed(pending))
             return None
         except _Failure as failure:
@@ -276,13 +280,13 @@ class Client:
         ident = _identification(study)
         registry_id = ident.get("nctId")
         if not isinstance(registry_id, str):
-            log.info("list page holds a study without nctId; its ids will be asked one by one")
+            log.debug("list page holds a study without nctId; its ids will be asked one by one")
             return
         registry_id = registry_id.upper()
         answers = [registry_id, *(str(alias).upper() for alias in ident.get("nctIdAliases") or ())]
         wanted = [nct_id for nct_id in dict.fromkeys(answers) if nct_id in pending]
         if not wanted:
-            log.info("list page holds %s, which was not asked for", registry_id)
+            log.debug("list page holds %s, which was not asked for", registry_id)
             return
         raw = json.dumps(study, ensure_ascii=False, separators=(",", ":")).encode()
         for nct_id in wanted:
@@ -354,7 +358,7 @@ class Client:
                 raise _gave_up(failure, attempts, elapsed)
             if elapsed + wait > settings.deadline_s:
                 raise _gave_up(failure, attempts, elapsed, wait=wait, deadline=settings.deadline_s)
-            log.info("%s: %s; retry %d in %.1f s", url, failure.reason, attempts, wait)
+            log.debug("%s: %s; retry %d in %.1f s", url, failure.reason, attempts, wait)
             self._sleep(wait)
 
     def _headers(self) -> dict[str, str]:
@@ -531,6 +535,12 @@ def _gave_up(
     given_up = _Failure(failure.kind, f"{failure.reason}, {why}", transient=failure.transient)
     given_up.__cause__ = failure.__cause__
     return given_up
+
+
+def _loopback(url: str) -> bool:
+    """Whether a base URL names this machine (a local registry: tests, the demo)."""
+    host = urlsplit(url).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
 def _now() -> datetime:

@@ -93,6 +93,13 @@ trial_state = sa.Table(
 )
 
 
+_BUSY = {
+    "run": "store {store}: another ctwatch run holds its lock ({path}); try again later or use "
+           "--wait",
+    "daemon": "store {store}: another ctwatch run daemon already uses it ({path})",
+}
+
+
 def now() -> str:
     """The current time as stored: ISO 8601 in UTC, to the second."""
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -126,6 +133,7 @@ class Alert:
     channel: str
     attempts: int
     change_set: ChangeSet
+    last_error: str | None = None
 
 
 class Store:
@@ -159,17 +167,17 @@ class Store:
             raise StoreError(f"store {self.target}: {_reason(error)}") from None
 
     @contextmanager
-    def lock(self, wait: bool = False) -> Iterator[None]:
-        """Hold the store's run lock: one check at a time per store, across processes.
+    def lock(self, wait: bool = False, *, name: str = "run") -> Iterator[None]:
+        """Hold one of the store's locks across processes: ``run`` (one check at a time) or
+        ``daemon`` (one ``ctwatch run`` per store).
 
-        The lock dies with its process (SIGKILL included), so it never goes stale."""
-        path = self._lock_path()
+        A lock dies with its process (SIGKILL included), so it never goes stale."""
+        path = self._lock_path(name)
         with open(path, "a+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
-                raise StoreBusy(f"store {self.target}: another ctwatch run holds its lock "
-                                f"({path}); try again later or use --wait") from None
+                raise StoreBusy(_BUSY[name].format(store=self.target, path=path)) from None
             handle.seek(0)
             handle.truncate()
             handle.write(f"{os.getpid()}\n")
@@ -179,12 +187,21 @@ class Store:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _lock_path(self) -> Path:
+    def locked(self, name: str = "run") -> bool:
+        """Whether some process holds one of the store's locks right now."""
+        try:
+            with self.lock(name=name):
+                return False
+        except StoreBusy:
+            return True
+
+    def _lock_path(self, name: str) -> Path:
+        suffix = ".lock" if name == "run" else f".{name}.lock"
         database = self.engine.url.database
         if self.engine.url.get_backend_name() == "sqlite" and database:
-            return Path(f"{database}.lock")
+            return Path(f"{database}{suffix}")
         digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
-        return Path(os.environ.get("TMPDIR", "/tmp")) / f"ctwatch-{digest}.lock"
+        return Path(os.environ.get("TMPDIR", "/tmp")) / f"ctwatch-{digest}{suffix}"
 
     # -- snapshots -------------------------------------------------------------------------
 
@@ -204,6 +221,20 @@ class Store:
             rows = conn.execute(_snapshot_query().where(snapshots.c.nct_id == nct_id)
                                 .order_by(snapshots.c.id)).all()
         return [_snapshot(row) for row in rows]
+
+    def latest_hash(self, nct_id: str) -> tuple[str, int] | None:
+        """(content hash, parser version) of a trial's latest snapshot, without reading it."""
+        with self.transaction() as conn:
+            row = conn.execute(sa.select(snapshots.c.content_hash, snapshots.c.parser_version)
+                               .where(snapshots.c.nct_id == nct_id)
+                               .order_by(snapshots.c.id.desc()).limit(1)).first()
+        return (row.content_hash, row.parser_version) if row else None
+
+    def set_registry_version(self, snapshot_id: int, version: int) -> None:
+        """Record the registry's version number of a snapshot learnt after it was stored."""
+        with self.transaction() as conn:
+            conn.execute(snapshots.update().where(snapshots.c.id == snapshot_id)
+                         .values(registry_version=version))
 
     def raw(self, snapshot_id: int) -> bytes:
         """The registry's own bytes of a snapshot, as fetched."""
@@ -259,19 +290,36 @@ class Store:
         with self.transaction() as conn:
             rows = conn.execute(sa.select(outbox).where(outbox.c.status == "pending")
                                 .order_by(outbox.c.id)).all()
-            return [Alert(row.id, row.channel, row.attempts, _change_set(conn, row.change_set))
+            return [Alert(row.id, row.channel, row.attempts, _change_set(conn, row.change_set),
+                          row.last_error)
                     for row in rows]
 
-    def delivered(self, alert_id: int) -> None:
+    def delivered(self, alert_ids: int | Sequence[int]) -> None:
+        """Mark alerts delivered (all of a digest at once): they are never sent again."""
+        ids = [alert_ids] if isinstance(alert_ids, int) else list(alert_ids)
         with self.transaction() as conn:
-            conn.execute(outbox.update().where(outbox.c.id == alert_id).values(
+            conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(
                 status="delivered", attempts=outbox.c.attempts + 1, delivered_at=now(),
                 last_error=None))
 
-    def delivery_failed(self, alert_id: int, error: str) -> None:
+    def delivery_failed(self, alert_ids: int | Sequence[int], error: str) -> None:
+        """Count a failed try of alerts; they stay pending, with the error."""
+        ids = [alert_ids] if isinstance(alert_ids, int) else list(alert_ids)
         with self.transaction() as conn:
-            conn.execute(outbox.update().where(outbox.c.id == alert_id).values(
+            conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(
                 attempts=outbox.c.attempts + 1, last_error=error))
+
+    # -- settings shared between processes --------------------------------------------------
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        with self.transaction() as conn:
+            conn.execute(meta.delete().where(meta.c.key == key))
+            if value is not None:
+                conn.execute(meta.insert().values(key=key, value=value))
+
+    def get_meta(self, key: str) -> str | None:
+        with self.transaction() as conn:
+            return conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
 
     # -- runs and per-trial state -----------------------------------------------------------
 

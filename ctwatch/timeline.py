@@ -148,7 +148,10 @@ def reparse(db: Store, nct_ids: list[str] | None = None, *, every: bool = False)
 
 
 def compare_records(old: Trial, new: Trial, rules: Rules | None = None) -> ChangeSet:
-    """The changes between two saved records (not stored snapshots)."""
+    """The changes between two saved records (not stored snapshots) of one trial."""
+    if old.nct_id != new.nct_id:
+        raise ConfigError(f"the records are of two trials, {old.nct_id} and {new.nct_id}; "
+                          "diff compares two versions of one trial")
     return ChangeSet(id=0, nct_id=new.nct_id, title=new.brief_title, from_snapshot=0,
                      to_snapshot=0, from_version=None, to_version=None,
                      from_date=old.status.last_update_posted,

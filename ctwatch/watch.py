@@ -7,9 +7,11 @@ never diffed, so an outage can not look like "everything was removed".
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TextIO
 
 from ctwatch import notify, sources, store, timeline
@@ -21,6 +23,8 @@ from ctwatch.model import Change, ChangeSet, Snapshot, Trial, top_severity
 from ctwatch.notify.channels import Channel
 from ctwatch.rules import Rules
 from ctwatch.store import Store
+
+log = logging.getLogger("ctwatch.check")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +49,12 @@ class RunReport:
     change_sets: list[ChangeSet] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     undelivered: list[tuple[str, str]] = field(default_factory=list)  # (channel, error)
+    interrupted: bool = False  # stopped by a signal before every trial was checked
 
     @property
     def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
         if self.failures or self.undelivered:
             return "partial"
         return "skipped" if self.skipped else "ok"
@@ -68,9 +75,15 @@ class Watch:
     trial_rules: Mapping[str, Rules] = field(default_factory=dict)  # a trial's own ignore:
     max_failures: int = DEFAULT_MAX_FAILURES
     today: Callable[[], date] = date.today
+    routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # a trial's notify:
 
     def rules_for(self, nct_id: str) -> Rules:
         return self.trial_rules.get(nct_id, self.rules)
+
+    def channels_for(self, nct_id: str) -> list[Channel]:
+        """The channels a trial's alerts go to: its own notify: list, else every channel."""
+        names = self.routes.get(nct_id)
+        return [c for c in self.channels if names is None or c.name in names]
 
 
 def from_config(config: Config, *, stdout: TextIO | None = None) -> Watch:
@@ -82,27 +95,58 @@ def from_config(config: Config, *, stdout: TextIO | None = None) -> Watch:
         entry.nct_id: rules.with_ignore(entry.ignore, key=f"trials[{index}].ignore")
         for index, entry in enumerate(config.trials) if entry.ignore
     }
+    routing = notify.routing(config.notify or ["stdout"],
+                             [(entry.nct_id, entry.notify) for entry in config.trials],
+                             stdout=stdout)
     return Watch(
         trials=tuple(entry.nct_id for entry in config.trials),
-        channels=notify.build(config.notify or ["stdout"], stdout=stdout),
+        channels=routing.channels, routes=routing.routes,
         rules=rules, trial_rules=trial_rules, max_failures=config.max_failures,
     )
 
 
-def check(watch: Watch, client: Client, db: Store, *, force: bool = False) -> RunReport:
-    """One pass over the watched trials. The caller holds the store's lock."""
+def check(watch: Watch, client: Client, db: Store, *, force: bool = False,
+          stop: Callable[[], bool] = lambda: False) -> RunReport:
+    """One pass over the watched trials. The caller holds the store's lock.
+
+    ``stop`` is asked before each trial: once it says yes (SIGTERM), the trial in hand has been
+    stored whole and the run ends there; the next run checks everything again."""
     report = RunReport(run_id=db.start_run())
     try:
         report.data_timestamp = _data_timestamp(client)
         if not force and _unchanged_upstream(watch, db, report.data_timestamp):
             report.skipped = True
         else:
-            _check_all(watch, client, db, report)
-        report.undelivered = deliver_pending(db, watch.channels)
+            _check_all(watch, client, db, report, stop)
+        if not report.interrupted:
+            report.undelivered = deliver_pending(db, watch.channels)
     finally:
+        complete = not (report.failures or report.interrupted)
         db.finish_run(report.run_id, report.status, report.counts(),
-                      report.data_timestamp if not report.failures else None)
+                      report.data_timestamp if complete else None)
     return report
+
+
+def tell(report: RunReport) -> None:
+    """A run's outcome in the log: every failure, then a one-line summary."""
+    for failure in report.failures:
+        log.error("%s", failure.error)
+        if failure.notice:
+            log.warning("%s has failed %d checks in a row", failure.nct_id, failure.consecutive)
+    for channel, error in report.undelivered:
+        log.error("alert not delivered on %s (kept for the next run): %s", channel, error)
+    log.info("%s", summary(report))
+
+
+def summary(report: RunReport) -> str:
+    if report.interrupted:
+        return f"stopped after {report.checked} trials; the next run checks them all again"
+    if report.skipped:
+        return (f"registry data unchanged since the last run ({report.data_timestamp}); "
+                "nothing to check")
+    counts = report.counts()
+    return (f"checked {counts['checked']} trials: {counts['change_sets']} with changes, "
+            f"{counts['new_snapshots']} new snapshots, {counts['failed']} failed")
 
 
 def _data_timestamp(client: Client) -> str | None:
@@ -121,14 +165,18 @@ def _unchanged_upstream(watch: Watch, db: Store, stamp: str | None) -> bool:
     return set(watch.trials) <= set(db.trial_ids())
 
 
-def _check_all(watch: Watch, client: Client, db: Store, report: RunReport) -> None:
+def _check_all(watch: Watch, client: Client, db: Store, report: RunReport,
+               stop: Callable[[], bool]) -> None:
     for result in client.fetch_studies(watch.trials):
+        if stop():
+            report.interrupted = True
+            return
         report.checked += 1
         if isinstance(result, FetchError):
             _failed(watch, db, report, result.nct_id or "?", result)
             continue
         try:
-            saved = _check_one(watch, db, result)
+            saved = _check_one(watch, client, db, result)
         except ParseError as error:
             _failed(watch, db, report, result.nct_id, error)
             continue
@@ -143,26 +191,61 @@ def _failed(watch: Watch, db: Store, report: RunReport, nct_id: str, error: Ctwa
                                    consecutive == watch.max_failures))
 
 
-def _check_one(watch: Watch, db: Store, fetched: Fetched) -> store.Saved:
+def _check_one(watch: Watch, client: Client, db: Store, fetched: Fetched) -> store.Saved:
     trial = parse_fetched(fetched)
     return _store(db, fetched, trial, source="api_v2",
                   registry_date=trial.status.last_update_posted,
                   rules=watch.rules_for(trial.nct_id), when=watch.today(),
-                  channels=lambda changes: [c.name for c in watch.channels if _wants(c, changes)])
+                  channels=lambda changes: [c.name for c in watch.channels_for(trial.nct_id)
+                                            if _wants(c, changes)],
+                  numbers=lambda old, new: _version_numbers(client, trial.nct_id, old, new))
+
+
+Numbers = Callable[[str | None, str | None], tuple[int | None, int | None]]
 
 
 def _store(db: Store, fetched: Fetched, trial: Trial, *, source: str, registry_date: str | None,
-           rules: Rules, when: date | None,
-           channels: Callable[[list[Change]], list[str]]) -> store.Saved:
+           rules: Rules, when: date | None, channels: Callable[[list[Change]], list[str]],
+           numbers: Numbers | None = None) -> store.Saved:
     """Diff a freshly read trial against its latest snapshot and store both in one go."""
-    previous = current_snapshot(db, trial.nct_id)
-    changes = diff(previous.trial, trial, rules, when) if previous else []
     snapshot = Snapshot(
         id=None, nct_id=trial.nct_id, fetched_at=_iso(fetched), source=source, url=fetched.url,
         registry_version=fetched.registry_version, registry_date=registry_date,
         parser_version=sources.PARSER_VERSION, content_hash=store.content_hash(trial),
         trial=trial)
+    if db.latest_hash(trial.nct_id) == (snapshot.content_hash, sources.PARSER_VERSION):
+        return db.save(snapshot, fetched.raw)  # the usual case: nothing to read back or diff
+    previous = current_snapshot(db, trial.nct_id)
+    changes = diff(previous.trial, trial, rules, when) if previous else []
+    if previous and changes and numbers and snapshot.registry_version is None:
+        snapshot = _numbered(db, previous, snapshot, numbers)
     return db.save(snapshot, fetched.raw, changes, channels(changes))
+
+
+def _numbered(db: Store, previous: Snapshot, snapshot: Snapshot, numbers: Numbers) -> Snapshot:
+    """The registry's version numbers of both ends of a change, for the link to its own
+    comparison view (API v2 records do not carry them)."""
+    old, new = numbers(previous.registry_date, snapshot.registry_date)
+    if old is not None and previous.registry_version is None and previous.id is not None:
+        db.set_registry_version(previous.id, old)
+    return replace(snapshot, registry_version=new)
+
+
+def _version_numbers(client: Client, nct_id: str, old_date: str | None,
+                     new_date: str | None) -> tuple[int | None, int | None]:
+    """The registry versions current on two dates, from the history index; (None, None)
+    when the index cannot be had (it is an unsupported site API)."""
+    try:
+        index = client.history_index(nct_id)
+    except FetchError as error:
+        log.debug("no version numbers for %s: %s", nct_id, error)
+        return None, None
+
+    def on(day: str | None) -> int | None:
+        found = [entry.version for entry in index if day and entry.date <= day]
+        return max(found) if found else None
+
+    return on(old_date), on(new_date)
 
 
 def fetch_trials(client: Client, nct_ids: Sequence[str]
@@ -216,21 +299,34 @@ def _iso(fetched: Fetched) -> str:
 
 
 def deliver_pending(db: Store, channels: Sequence[Channel]) -> list[tuple[str, str]]:
-    """Send every pending alert whose channel is configured; failures stay pending."""
-    by_name = {channel.name: channel for channel in channels}
-    failed: list[tuple[str, str]] = []
+    """Send every pending alert whose channel is configured, oldest first; a digest channel
+    gets them all in one message. A failed delivery stays pending with its error, and stops
+    that channel for this run (so its alerts never arrive out of order); returns one
+    (channel, error) per channel that failed."""
+    queues: dict[str, list[store.Alert]] = {channel.name: [] for channel in channels}
     for alert in db.pending_alerts():
-        channel = by_name.get(alert.channel)
-        if channel is None:
-            continue
-        try:
-            channel.deliver(alert.change_set)
-        except NotifyError as error:
-            db.delivery_failed(alert.id, str(error))
-            failed.append((alert.channel, str(error)))
-        else:
-            db.delivered(alert.id)
+        if alert.channel in queues:
+            queues[alert.channel].append(alert)
+    failed = []
+    for channel in channels:
+        error = _deliver_queue(db, channel, queues[channel.name])
+        if error:
+            failed.append((channel.name, error))
     return failed
+
+
+def _deliver_queue(db: Store, channel: Channel, alerts: list[store.Alert]) -> str | None:
+    batches = [alerts] if channel.digest and alerts else [[alert] for alert in alerts]
+    for sent, batch in enumerate(batches):
+        ids = [alert.id for alert in batch]
+        try:
+            channel.send([alert.change_set for alert in batch])
+        except NotifyError as error:
+            db.delivery_failed(ids, str(error))
+            left = sum(len(rest) for rest in batches[sent:])
+            return f"{error} ({left} alert{'s' if left != 1 else ''} pending)"
+        db.delivered(ids)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +345,8 @@ def backfill(client: Client, db: Store, nct_id: str, rules: Rules | None = None)
     skipped, so an interrupted backfill can simply be run again."""
     existing = db.snapshots(nct_id)
     if any(snapshot.registry_version is None for snapshot in existing):
-        raise ConfigError(f"{nct_id} already has snapshots from checks; backfill imports a "
-                          "trial's history before its first check")
+        raise ConfigError(f"{nct_id} already has snapshots from checks or imported records; "
+                          "backfill imports a trial's history before its first check or import")
     known = {snapshot.registry_version for snapshot in existing}
     versions = client.history_index(nct_id)
     stored = changed = 0
@@ -269,3 +365,74 @@ def _store_version(db: Store, fetched: Fetched, registry_date: str, rules: Rules
     when = date.fromisoformat(registry_date[:10]) if registry_date else None
     return _store(db, fetched, parse_fetched(fetched), source="history",
                   registry_date=registry_date, rules=rules, when=when, channels=lambda _: [])
+
+
+def status(db: Store, next_run: str | None) -> dict[str, object]:
+    """What ``ctwatch status`` shows: the last run, the next one, each trial, pending alerts."""
+    return {
+        "last_run": db.last_run(),
+        "running": db.locked("run"),
+        "next_run": next_run,
+        "trials": db.trial_states(),
+        "pending_alerts": [
+            {"id": alert.id, "channel": alert.channel, "nct_id": alert.change_set.nct_id,
+             "change_set": alert.change_set.id, "attempts": alert.attempts,
+             "last_error": alert.last_error}
+            for alert in db.pending_alerts()
+        ],
+    }
+
+
+@dataclass(slots=True)
+class Imported:
+    """What importing saved records stored."""
+
+    records: int = 0  # trials read from the records
+    snapshots: int = 0  # new snapshots stored
+    change_sets: int = 0
+    failures: list[CtwatchError] = field(default_factory=list)  # records not imported
+
+
+def import_records(db: Store, records: Sequence[tuple[str, bytes]],
+                   rules: Rules | None = None) -> Imported:
+    """Load saved records of any format — (name, bytes) — as snapshots of their trials, in
+    registry-date order (last update posted), with change sets between consecutive versions
+    and no alerts. A record whose content equals its trial's latest snapshot adds nothing; one
+    older than the latest snapshot is refused, so the latest stays the newest and a check
+    compares the registry with it. A record that cannot be read is reported, not imported."""
+    done = Imported()
+    found: list[tuple[str, int, Trial, str, bytes]] = []
+    for order, (name, raw) in enumerate(records):
+        try:
+            trials = sources.parse(raw, name)
+        except ParseError as error:
+            done.failures.append(error)
+            continue
+        kind = sources.detect(raw)
+        found += [(trial.status.last_update_posted or "", order, trial, kind, raw)
+                  for trial in trials]
+    for _, order, trial, kind, raw in sorted(found, key=lambda item: item[:2]):
+        done.records += 1
+        try:
+            saved = _import_one(db, records[order][0], trial, kind, raw, rules or Rules.default())
+        except ConfigError as error:
+            done.failures.append(error)
+            continue
+        done.snapshots += saved.snapshot_id is not None
+        done.change_sets += saved.change_set is not None
+    return done
+
+
+def _import_one(db: Store, name: str, trial: Trial, kind: str, raw: bytes,
+                rules: Rules) -> store.Saved:
+    posted = trial.status.last_update_posted
+    latest = db.latest(trial.nct_id)
+    if latest and latest.registry_date and posted and posted < latest.registry_date:
+        raise ConfigError(f"{name}: {trial.nct_id} of {posted} is older than its latest "
+                          f"snapshot ({latest.registry_date}); import records oldest first, "
+                          "before the trial's first check")
+    url = Path(name).resolve().as_uri() if Path(name).is_file() else name
+    fetched = Fetched(trial.nct_id, trial.nct_id, url, datetime.now(UTC), raw, {})
+    when = date.fromisoformat(posted[:10]) if posted and len(posted) == 10 else None
+    return _store(db, fetched, trial, source=kind, registry_date=posted, rules=rules,
+                  when=when, channels=lambda _: [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import signal
 import sqlite3
 import subprocess
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ctwatch.replay import Registry, ReplayServer
+from ctwatch.replay import Registry, ReplayServer, Version
 from tests.conftest import Faults, Study, Watcher, study_raw
 from tests.helpers import MYELOMA
 
@@ -282,3 +283,17 @@ def test_an_undeliverable_alert_stays_pending_and_is_sent_once(watcher: Watcher)
     watcher.check()
     assert len(watcher.alerts()) == 1
 
+
+
+def test_an_alert_links_to_the_registry_comparison_of_its_two_versions(
+        watcher: Watcher) -> None:
+    first = json.loads(watcher.registry.record(TRIAL) or b"{}")
+    watcher.registry.add_version(TRIAL, Version("2022-06-15", first))
+    watcher.check()
+    watcher.publish(amendment)  # posted 2026-01-19
+    watcher.registry.add_version(TRIAL, Version("2026-01-19", json.loads(
+        watcher.registry.record(TRIAL) or b"{}")))
+    run = watcher.check()
+    [alert] = watcher.alerts()
+    assert (alert["from_version"], alert["to_version"]) == (0, 1)
+    assert f"https://clinicaltrials.gov/study/{TRIAL}?tab=history&a=1&b=2" in run.stdout

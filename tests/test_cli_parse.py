@@ -61,7 +61,7 @@ BAD_INPUTS = {
                                  b'{"nctId": "NCT04083898"}, "statusModule": [1]}}',
                                  "malformed record"),
     "HTML error page": (b"<!DOCTYPE html><html><body>Service unavailable</body></html>",
-                        "not supported"),
+                        "not a ClinicalTrials.gov study page (no NCT id found)"),
 }
 
 

@@ -65,8 +65,3 @@ def test_config_yaml_in_the_repository_loads() -> None:
 def test_ci_runs_exactly_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert f"{ci}\n" in code_blocks()
-
-
-def test_the_crontab_line_names_a_real_command() -> None:
-    [line] = [b for b in code_blocks() if b.startswith("*/30")]
-    assert re.search(r"ctwatch -q check\b", line)

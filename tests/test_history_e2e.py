@@ -12,7 +12,7 @@ import pytest
 
 from ctwatch.replay import Registry, Version
 from tests.conftest import MYELOMA_ID, Study, Watcher
-from tests.helpers import MYELOMA, MYELOMA_HISTORY
+from tests.helpers import MYELOMA, MYELOMA_HISTORY, REALDATA
 
 TRIAL = MYELOMA_ID
 LAST_UPDATE = ["2019-09-10", "2020-04-08", "2021-02-11", "2022-06-15"]
@@ -106,8 +106,9 @@ def test_backfill_after_checks_is_refused(watcher: Watcher) -> None:
     watcher.check()
     run = watcher.run("backfill", TRIAL)
     assert run.code == 2
-    assert run.stderr.strip() == (f"ctwatch: error: {TRIAL} already has snapshots from checks; "
-                                  "backfill imports a trial's history before its first check")
+    assert run.stderr.strip() == (f"ctwatch: error: {TRIAL} already has snapshots from checks "
+                                  "or imported records; backfill imports a trial's history "
+                                  "before its first check or import")
 
 
 def test_backfill_again_adds_nothing(watcher: Watcher) -> None:
@@ -158,3 +159,22 @@ def test_a_parser_upgrade_is_not_a_registry_change(watcher: Watcher) -> None:
     run = watcher.run("reparse")
     assert run.code == 0 and "re-parsed 3 snapshots" in run.stderr
     assert {parser for _, parser in snapshots(watcher.folder)} == {1}
+
+
+def test_diff_of_two_different_trials_is_refused(watcher: Watcher) -> None:
+    other = REALDATA / "api_v2" / "NCT00184067.json"
+    run = watcher.run("diff", str(MYELOMA), str(other))
+    assert run.code == 2
+    assert "two trials, NCT04083898 and NCT00184067" in run.stderr
+
+
+@pytest.mark.parametrize(("fmt", "expected"), [
+    ("markdown", "~~RECRUITING~~ → **ACTIVE\\_NOT\\_RECRUITING**"),
+    ("html", "ACTIVE_NOT_RECRUITING"),
+])
+def test_diff_formats_for_people(watcher: Watcher, fmt: str, expected: str) -> None:
+    watcher.run("backfill", TRIAL)
+    run = watcher.run("diff", TRIAL, "--format", fmt)
+    assert run.code == 0, run.stderr
+    assert expected in run.stdout
+    assert run.stdout.startswith("<!DOCTYPE html>") == (fmt == "html")

@@ -1,0 +1,231 @@
+"""The daemon: ``ctwatch run`` checks on ``schedule:`` until SIGTERM or SIGINT.
+
+``schedule:`` is a cron expression (``"0 7 * * 1-5"``), a mapping with ``cron:`` and an
+optional ``timezone:``, or an interval (``{every: 30s|15m|6h|1d}``); either mapping may add
+``jitter:`` (seconds, spread of the start time). Missed runs are coalesced into one, a run
+never overlaps the previous one, and a run late by up to ``misfire_grace_time`` still starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from ctwatch import watch
+from ctwatch.config import Config
+from ctwatch.errors import ConfigError, CtwatchError, StoreBusy
+from ctwatch.fetch import Client
+from ctwatch.store import Store
+
+log = logging.getLogger("ctwatch.schedule")
+
+NEXT_RUN = "daemon.next_run"  # store meta key: when the daemon checks next, for ctwatch status
+MISFIRE_GRACE_S = 3600  # a run late by up to an hour (machine asleep, long run) still starts
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_EVERY = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SCHEDULE_KEYS = ("cron", "timezone", "every", "jitter")
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When checks run."""
+
+    trigger: BaseTrigger
+    text: str  # as written, for people
+
+
+def parse_schedule(value: Any, key: str = "schedule") -> Schedule:
+    """A Schedule from the ``schedule:`` value; a ConfigError naming the key otherwise."""
+    if value is None:
+        raise ConfigError("missing: a cron expression or {every: 6h} for ctwatch run", key=key)
+    if isinstance(value, str):
+        return Schedule(cron_trigger(value, None, 0, key), value)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"must be a cron expression or a mapping (got {value!r})", key=key)
+    unknown = sorted(set(value) - set(_SCHEDULE_KEYS), key=str)
+    if unknown:
+        raise ConfigError(f"unknown key (known: {', '.join(_SCHEDULE_KEYS)})",
+                          key=f"{key}.{unknown[0]}")
+    jitter = _jitter(value.get("jitter", 0), f"{key}.jitter")
+    if ("cron" in value) == ("every" in value):
+        raise ConfigError("give either cron: or every:", key=key)
+    if "every" in value:
+        seconds = every_seconds(value["every"], f"{key}.every")
+        trigger = IntervalTrigger(seconds=seconds, jitter=jitter or None)
+        return Schedule(trigger, f"every {value['every']}")
+    timezone = _timezone(value.get("timezone"), f"{key}.timezone")
+    trigger = cron_trigger(value["cron"], timezone, jitter, f"{key}.cron")
+    return Schedule(trigger, str(value["cron"]))
+
+
+def every_seconds(value: Any, key: str) -> float:
+    """Seconds of an interval written ``30s``, ``15m``, ``6h`` or ``1d``."""
+    match = _EVERY.fullmatch(str(value).strip().lower())
+    if not match or float(match[1]) <= 0:
+        raise ConfigError(f"{value!r} is not an interval such as 30s, 15m, 6h or 1d", key=key)
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def cron_trigger(expression: Any, timezone: Any, jitter: int, key: str) -> CronTrigger:
+    """A trigger for a standard 5-field crontab expression (0 and 7 are Sunday)."""
+    fields = str(expression).split()
+    if len(fields) != 5:
+        raise ConfigError(f"{expression!r} is not a cron expression (5 fields: minute hour "
+                          "day-of-month month day-of-week)", key=key)
+    minute, hour, day, month, weekday = fields
+    try:
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                           day_of_week=_weekdays(weekday), timezone=timezone,
+                           jitter=jitter or None)
+    except (ValueError, LookupError) as error:
+        raise ConfigError(f"{expression!r} is not a valid cron expression: {error}",
+                          key=key) from None
+
+
+def _weekdays(field: str) -> str:
+    """Crontab day-of-week numbers as names: APScheduler counts Monday as 0, cron Sunday."""
+    if not re.search(r"\d", field):
+        return field
+    days: set[int] = set()
+    for item in field.split(","):
+        part, _, step = item.partition("/")
+        if part == "*":
+            low, high = 0, 6
+        else:
+            low_text, _, high_text = part.partition("-")
+            low, high = _day(low_text), _day(high_text or low_text)
+            if step and not high_text:
+                high = 6
+        days.update(range(low, high + 1, int(step) if step else 1))
+    return ",".join(_DAY_NAMES[day] for day in sorted(days))
+
+
+def _day(text: str) -> int:
+    if text.isdigit() and int(text) <= 7:
+        return int(text)
+    if text.lower()[:3] in _DAY_NAMES:
+        return _DAY_NAMES.index(text.lower()[:3])
+    raise ValueError(f"day of week {text!r}")
+
+
+def _timezone(value: Any, key: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{value!r} is not a time zone such as Europe/Berlin or UTC",
+                          key=key) from None
+    return str(value)
+
+
+def _jitter(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"must be a whole number of seconds, 0 or more (got {value!r})",
+                          key=key)
+    return value
+
+
+class Daemon:
+    """Runs ``job`` on a schedule in a worker thread until ``stop()``."""
+
+    def __init__(self, schedule: Schedule, job: Callable[[], object]) -> None:
+        self.schedule = schedule
+        self._job = job
+        self._stopping = threading.Event()
+        self._on_plan: Callable[[str | None], None] = lambda _: None
+        self._scheduler = BackgroundScheduler()
+        self._scheduler.add_job(self._run, schedule.trigger, id="check", max_instances=1,
+                                coalesce=True, misfire_grace_time=MISFIRE_GRACE_S)
+
+    def serve(self, *, now: bool = False,
+              on_plan: Callable[[str | None], None] = lambda _: None) -> None:
+        """Block until stopped; with ``now``, a first check right away. ``on_plan`` hears of
+        every next check time."""
+        self._on_plan = on_plan
+        self._scheduler.start()
+        if now:
+            self._scheduler.modify_job("check", next_run_time=datetime.now().astimezone())
+        log.info("ctwatch run: checking on %s; next check at %s", self.schedule.text,
+                 self.next_run())
+        on_plan(self.next_run())
+        self._stopping.wait()
+        self._scheduler.shutdown(wait=True)  # lets a check in progress finish its trial
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def next_run(self) -> str | None:
+        job = self._scheduler.get_job("check")
+        when = job.next_run_time if job else None
+        return when.isoformat(timespec="seconds") if when else None
+
+    def _run(self) -> None:
+        if self._stopping.is_set():
+            return
+        self._job()
+        if not self._stopping.is_set():
+            log.info("next check at %s", self.next_run())
+            self._on_plan(self.next_run())
+
+
+@contextmanager
+def stop_signals(callback: Callable[[], None]) -> Iterator[None]:
+    """Call ``callback`` on SIGTERM or SIGINT instead of dying mid-transaction."""
+    def handler(signum: int, _frame: object) -> None:
+        log.info("%s received: stopping after the trial in hand", signal.Signals(signum).name)
+        callback()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def serve(config: Config, *, now: bool = False) -> None:
+    """``ctwatch run``: check on the configured schedule until SIGTERM or SIGINT."""
+    setup = watch.from_config(config)
+    plan = parse_schedule(config.schedule)
+    with Store(config.store) as db, db.lock(name="daemon"):
+        daemon = Daemon(plan, lambda: _scheduled_check(setup, config, db, daemon))
+        with stop_signals(daemon.stop):
+            daemon.serve(now=now, on_plan=lambda when: db.set_meta(NEXT_RUN, when))
+        db.set_meta(NEXT_RUN, None)
+        log.info("ctwatch run: stopped")
+
+
+def _scheduled_check(setup: watch.Watch, config: Config, db: Store, daemon: Daemon) -> None:
+    """One check of the daemon; a problem is logged, never the end of the daemon."""
+    try:
+        with db.lock(), Client(config.api) as client:
+            report = watch.check(setup, client, db, stop=lambda: daemon.stopping)
+        watch.tell(report)
+    except StoreBusy as error:
+        log.warning("%s; this check is skipped", error)
+    except CtwatchError as error:
+        log.error("%s", error)
+
+
+def next_run(db: Store) -> str | None:
+    """When the daemon serving this store checks next; None when no daemon runs."""
+    return db.get_meta(NEXT_RUN) if db.locked("daemon") else None

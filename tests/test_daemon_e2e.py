@@ -1,0 +1,195 @@
+"""`ctwatch run` as ops people run it: on a schedule, alone, stopping cleanly; and `status`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ctwatch.replay import Registry
+from tests.conftest import Faults, Watcher, study_raw
+from tests.helpers import MYELOMA
+
+TRIAL = "NCT04083898"
+OTHER = "NCT00184067"
+
+
+@pytest.fixture
+def registry() -> Registry:
+    served = Registry()
+    served.publish(MYELOMA.read_bytes())
+    served.publish(study_raw(OTHER))
+    return served
+
+
+def configure(watcher: Watcher, **settings: object) -> None:
+    path = watcher.folder / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    for key, value in settings.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    path.write_text(yaml.safe_dump(config))
+
+
+@contextmanager
+def started(watcher: Watcher, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`ctwatch ARGS` running in the background; killed at the end if still alive."""
+    process = subprocess.Popen([sys.executable, "-m", "ctwatch", *args], cwd=watcher.folder,
+                               env=watcher.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+
+def query(watcher: Watcher, sql: str) -> list[tuple[object, ...]]:
+    """Read the store as another process would; nothing while the daemon creates it."""
+    path = watcher.folder / "ctwatch.db"
+    if not path.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return db.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []
+
+
+def count(watcher: Watcher, table: str, where: str = "1") -> int:
+    rows = query(watcher, f"select count(*) from {table} where {where}")
+    return int(rows[0][0]) if rows else 0
+
+
+def wait_for(condition: object, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_run_checks_on_schedule_alone_and_stops_on_sigterm(watcher: Watcher) -> None:
+    configure(watcher, schedule={"every": "1s"})
+    with started(watcher, "run") as daemon:
+        time.sleep(6)
+        assert count(watcher, "runs", "finished_at is not null") >= 3
+
+        second = watcher.run("run", timeout=20)
+        assert second.code == 4
+        [line] = second.stderr.splitlines()
+        assert "another ctwatch run daemon already uses it" in line
+
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=10) == 0
+
+
+def test_sigterm_during_a_long_check_leaves_a_consistent_store(watcher: Watcher,
+                                                                 faults: Faults) -> None:
+    configure(watcher, schedule={"every": "1h"}, api={"page_size": 1})  # one request a trial
+    faults.add("study", "slow", only=OTHER, delay_s=3)
+    with started(watcher, "run", "--now") as daemon:
+        assert wait_for(lambda: count(watcher, "snapshots") == 1, 20)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=10) == 0
+        assert daemon.stderr is not None
+        stderr = daemon.stderr.read().decode()
+    assert "Traceback" not in stderr
+    assert query(watcher, "pragma integrity_check") == [("ok",)]
+    assert query(watcher, "select status from runs") == [("interrupted",)]
+
+    faults.clear()
+    run = watcher.check()
+    assert run.code == 0, run.stderr
+    assert "checked 2 trials" in run.stderr
+    assert count(watcher, "snapshots") == 2
+
+
+def test_a_cron_check_waits_or_is_refused_while_the_daemon_checks(watcher: Watcher,
+                                                                   faults: Faults) -> None:
+    configure(watcher, schedule={"every": "1h"}, api={"timeout_s": 10})
+    faults.add("list", "slow", delay_s=3, times=1)  # the daemon's check takes 3 s
+    with started(watcher, "run", "--now") as daemon:
+        assert wait_for(lambda: count(watcher, "runs", "finished_at is null") == 1, 10)
+        refused = watcher.check()
+        assert refused.code == 4 and "--wait" in refused.stderr
+        waited = watcher.check("--wait")
+        assert waited.code == 0, waited.stderr
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=10) == 0
+
+
+def test_status_shows_a_failing_trial_and_a_pending_alert(watcher: Watcher,
+                                                          faults: Faults) -> None:
+    watcher.check()
+
+    def closed(study: dict) -> None:  # type: ignore[type-arg]
+        study["protocolSection"]["statusModule"]["overallStatus"] = "ACTIVE_NOT_RECRUITING"
+
+    watcher.publish(closed)
+    faults.add("list", "drop", target=OTHER)
+    faults.add("study", "status", status=404, only=OTHER, text=f"NCT number {OTHER} not found")
+    (watcher.folder / "alerts.jsonl").mkdir()  # the file channel cannot append
+    assert watcher.check().code == 3
+
+    state = json.loads(watcher.run("status", "--format", "json").stdout)
+    assert state["last_run"]["status"] == "partial"
+    assert state["last_run"]["counts"]["failed"] == 1
+    assert state["next_run"] is None and state["running"] is False
+    trials = {t["nct_id"]: t for t in state["trials"]}
+    assert trials[OTHER]["consecutive_failures"] == 1
+    assert "not found" in trials[OTHER]["last_error"]
+    assert trials[TRIAL]["consecutive_failures"] == 0
+    [alert] = state["pending_alerts"]
+    assert (alert["channel"], alert["nct_id"], alert["attempts"]) == ("file:alerts.jsonl", TRIAL, 1)
+    assert "alerts.jsonl" in alert["last_error"]
+
+    text = watcher.run("status").stdout
+    assert "pending alerts: 1" in text and "failures in a row 1" in text
+
+
+def test_json_logs_for_log_shippers(watcher: Watcher) -> None:
+    run = watcher.run("--log-format", "json", "check")
+    assert run.code == 0
+    [line] = [json.loads(line) for line in run.stderr.splitlines()]
+    assert line["level"] == "info" and line["message"].startswith("checked 2 trials")
+
+
+def test_config_check_names_every_problem(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({
+        "trials": ["NCT04083898", "NCT123"],
+        "schedule": "0 7 * *",
+        "notfy": [],
+        "notify": [{"kind": "pager"}, {"kind": "webhook", "url_env": "CTWATCH_TEST_NO_SUCH_VAR"}],
+    }))
+    run = subprocess.run([sys.executable, "-m", "ctwatch", "config", "check"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 2
+    lines = run.stderr.splitlines()
+    assert len(lines) == 5, run.stderr
+    for expected in ("notfy: unknown key", "trials[1]: 'NCT123' is not an NCT id",
+                     "schedule: '0 7 * *' is not a cron expression",
+                     "notify[0].kind: unknown channel kind 'pager'",
+                     "CTWATCH_TEST_NO_SUCH_VAR"):
+        assert any(expected in line for line in lines), (expected, run.stderr)
+    assert "Traceback" not in run.stderr
+
+
+def test_config_check_of_a_good_file(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("trials: [NCT04083898]\nschedule: {every: 6h}\n")
+    run = subprocess.run([sys.executable, "-m", "ctwatch", "config", "check"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "config.yaml: OK" in run.stderr

@@ -32,7 +32,7 @@ from ctwatch.replay import (
     canonical_id,
     text_reply,
 )
-from tests.helpers import REALDATA, ROOT
+from tests.helpers import MYELOMA, REALDATA, ROOT
 
 #: the real records the local registry serves (fixtures/realdata, see its SOURCES.md)
 REGISTRY_STUDIES = ("NCT00184067", "NCT00973089", "NCT03475563", "NCT03934567", "NCT05147467")
@@ -173,6 +173,14 @@ def registry() -> Registry:
 def study_raw(nct_id: str) -> bytes:
     """The bytes of a real API v2 record among the fixtures."""
     return (REALDATA / "api_v2" / f"{nct_id}.json").read_bytes()
+
+
+def two_trials() -> Registry:
+    """A registry of NCT04083898 (the project's own fixture) and a second, real trial."""
+    served = Registry(data_timestamp="2026-01-05T09:00:05")
+    served.publish(MYELOMA.read_bytes())
+    served.publish(study_raw("NCT00184067"))
+    return served
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from ctwatch.replay import Registry, ReplayServer, Version
-from tests.conftest import Faults, Study, Watcher, study_raw
-from tests.helpers import MYELOMA
+from tests.conftest import Faults, Study, Watcher, two_trials
 
 TRIAL = "NCT04083898"
 OTHER = "NCT00184067"
@@ -24,10 +23,7 @@ OTHER = "NCT00184067"
 
 @pytest.fixture
 def registry() -> Registry:
-    served = Registry(data_timestamp="2026-01-05T09:00:05")
-    served.publish(MYELOMA.read_bytes())
-    served.publish(study_raw(OTHER))
-    return served
+    return two_trials()
 
 
 def protocol(study: Study) -> Study:

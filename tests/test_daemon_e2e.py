@@ -16,8 +16,7 @@ import pytest
 import yaml
 
 from ctwatch.replay import Registry
-from tests.conftest import Faults, Watcher, study_raw
-from tests.helpers import MYELOMA
+from tests.conftest import Faults, Watcher, two_trials
 
 TRIAL = "NCT04083898"
 OTHER = "NCT00184067"
@@ -25,10 +24,7 @@ OTHER = "NCT00184067"
 
 @pytest.fixture
 def registry() -> Registry:
-    served = Registry()
-    served.publish(MYELOMA.read_bytes())
-    served.publish(study_raw(OTHER))
-    return served
+    return two_trials()
 
 
 def configure(watcher: Watcher, **settings: object) -> None:

@@ -14,8 +14,7 @@ import pytest
 
 from ctwatch.fetch import ApiSettings
 from ctwatch.replay import Registry, ReplayServer
-from tests.conftest import study_raw
-from tests.helpers import MYELOMA
+from tests.conftest import two_trials
 from tests.test_notify_support import (
     TRIAL,
     Hook,
@@ -31,10 +30,7 @@ Study = dict[str, Any]
 
 @pytest.fixture
 def registry() -> Registry:
-    served = Registry(data_timestamp="2026-01-05T09:00:05")
-    served.publish(MYELOMA.read_bytes())
-    served.publish(study_raw(OTHER))
-    return served
+    return two_trials()
 
 
 @pytest.fixture

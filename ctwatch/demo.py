@@ -24,7 +24,7 @@ from ctwatch import notify
 from ctwatch.errors import ConfigError
 from ctwatch.fetch import ApiSettings, Client
 from ctwatch.notify.channels import Channel
-from ctwatch.replay import Registry, ReplayServer
+from ctwatch.replay import Registry, ReplayServer, Version
 from ctwatch.store import Store
 from ctwatch.watch import RunReport, Watch, check
 
@@ -165,6 +165,7 @@ def replay(script: Script, store_path: Path, out: TextIO) -> Tally:
             local_client(server.url) as client:
         for step, study in script.versions():
             registry.publish(study)
+            registry.add_version(script.nct_id, Version(step.date, study))
             registry.data_timestamp = f"{step.date}T09:00:00"
             out.write(f"\n— {step.date}: {step.title} —\n")
             out.flush()

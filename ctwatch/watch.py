@@ -245,7 +245,10 @@ def _version_numbers(client: Client, nct_id: str, old_date: str | None,
         found = [entry.version for entry in index if day and entry.date <= day]
         return max(found) if found else None
 
-    return on(old_date), on(new_date)
+    old, new = on(old_date), on(new_date)
+    if old is None or new is None or old >= new:
+        return None, None  # the index does not tell the two versions apart: no exact link
+    return old, new
 
 
 def fetch_trials(client: Client, nct_ids: Sequence[str]

@@ -356,26 +356,8 @@ def status(ctx: click.Context, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(state, indent=2))
     else:
-        click.echo(status_text(state))
+        click.echo(watch.status_text(state))
 
-
-def status_text(state: dict[str, Any]) -> str:
-    run = state["last_run"]
-    lines = ["last run:  " + (
-        f"#{run['id']} {run['started_at']} → {run['finished_at'] or '(running)'}  {run['status']}"
-        f"  {', '.join(f'{k} {v}' for k, v in run['counts'].items())}" if run else "none yet")]
-    lines.append(f"next run:  {state['next_run'] or 'no ctwatch run daemon is serving this store'}")
-    lines.append("trials:")
-    lines.extend(f"  {t['nct_id']}  last checked {t['last_checked']}  "
-                 f"failures in a row {t['consecutive_failures']}"
-                 + (f"  last error: {t['last_error']}" if t["last_error"] else "")
-                 for t in state["trials"])
-    lines.append(f"pending alerts: {len(state['pending_alerts'])}")
-    lines.extend(f"  {a['channel']}  {a['nct_id']} change set {a['change_set']}  "
-                 f"attempts {a['attempts']}" + (f"  last error: {a['last_error']}"
-                                                if a["last_error"] else "")
-                 for a in state["pending_alerts"])
-    return "\n".join(lines)
 
 
 # -- alerts: outbox, report, feed ---------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from ctwatch import notify, sources, store, timeline
 from ctwatch.config import DEFAULT_MAX_FAILURES, Config
@@ -439,3 +439,23 @@ def _import_one(db: Store, name: str, trial: Trial, kind: str, raw: bytes,
     when = date.fromisoformat(posted[:10]) if posted and len(posted) == 10 else None
     return _store(db, fetched, trial, source=kind, registry_date=posted, rules=rules,
                   when=when, channels=lambda _: [])
+
+
+def status_text(state: dict[str, Any]) -> str:
+    """``ctwatch status`` for people."""
+    run = state["last_run"]
+    lines = ["last run:  " + (
+        f"#{run['id']} {run['started_at']} → {run['finished_at'] or '(running)'}  {run['status']}"
+        f"  {', '.join(f'{k} {v}' for k, v in run['counts'].items())}" if run else "none yet")]
+    lines.append(f"next run:  {state['next_run'] or 'no ctwatch run daemon is serving this store'}")
+    lines.append("trials:")
+    lines.extend(f"  {t['nct_id']}  last checked {t['last_checked']}  "
+                 f"failures in a row {t['consecutive_failures']}"
+                 + (f"  last error: {t['last_error']}" if t["last_error"] else "")
+                 for t in state["trials"])
+    lines.append(f"pending alerts: {len(state['pending_alerts'])}")
+    lines.extend(f"  {a['channel']}  {a['nct_id']} change set {a['change_set']}  "
+                 f"attempts {a['attempts']}" + (f"  last error: {a['last_error']}"
+                                                if a["last_error"] else "")
+                 for a in state["pending_alerts"])
+    return "\n".join(lines)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ctwatch.cli import main
@@ -73,7 +74,7 @@ def test_the_systemd_unit_restarts_and_stops_cleanly() -> None:
 def test_systemd_analyze_accepts_the_unit(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        return  # configparser checks above still ran; this machine has no systemd tools
+        pytest.skip("systemd-analyze is not installed; the unit was still parsed above")
     executable = tmp_path / "ctwatch"
     executable.write_text(f"#!/bin/sh\nexec {sys.executable} -m ctwatch \"$@\"\n")
     executable.chmod(0o755)

@@ -21,7 +21,7 @@ from ctwatch.model import Outcome, Trial, schema
 from tests.helpers import FIXTURES, MYELOMA, REALDATA
 
 PAGE = FIXTURES / "NCT04083898" / "classic_page.html"
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "NCT04083898_classic_page.txt"
+SEED = FIXTURES / "NCT04083898" / "classic_page.txt"
 RESULTS_TABS = sorted((REALDATA / "classic_html").glob("*.html"))
 
 

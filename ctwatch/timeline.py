@@ -3,9 +3,17 @@
 A reference (REF) names a snapshot of one trial:
 
     latest, previous   the newest snapshot, the one before it
-    42                 snapshot id 42
-    v7                 registry version 7 (as imported by backfill)
-    2023-10-01         the newest snapshot whose registry date (else fetch date) is on or before
+    42                 snapshot id 42 (see ctwatch history)
+    v7                 the snapshot carrying registry version 7 (v0: the first registration);
+                       backfill stores every version with its number; a check numbers only
+                       the two ends of a change it finds (if the registry's history index
+                       answers); an imported record carries none
+    2023-10-01         the newest snapshot whose registry date (else fetch date) is on or
+    2023-10, 2023      before it, a month or a year counting to its end; four digits are a
+                       year unless the trial has a snapshot with that id
+
+``diff --from REF --to REF`` refuses two references to the same snapshot and a --from newer
+than its --to (snapshots are ordered as stored).
 """
 
 from __future__ import annotations
@@ -21,7 +29,9 @@ from ctwatch.model import Change, ChangeSet, Snapshot, Trial
 from ctwatch.rules import Rules
 from ctwatch.store import Store
 
-_DATE = re.compile(r"\d{4}(?:-\d{2}(?:-\d{2})?)?")
+_ID = re.compile(r"\d+", re.ASCII)
+_VERSION = re.compile(r"v\d+", re.ASCII)
+_DATE = re.compile(r"\d{4}(?:-\d{2}(?:-\d{2})?)?", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,30 +58,82 @@ def history(db: Store, nct_id: str) -> list[Entry]:
     return [Entry(s, counts.get(s.id or 0, 0)) for s in snapshots]
 
 
-def resolve(snapshots: list[Snapshot], ref: str) -> Snapshot:
-    """The snapshot a reference names; a ConfigError naming the reference otherwise."""
-    found = _find(snapshots, ref.strip().lower())
-    if found is None:
-        raise ConfigError(f"no snapshot {ref!r} among the {len(snapshots)} of "
-                          f"{snapshots[0].nct_id if snapshots else 'this trial'} "
-                          "(use latest, previous, a snapshot id, vN or a date)")
-    return found
+def resolve(snapshots: list[Snapshot], ref: str, option: str | None = None) -> Snapshot:
+    """The snapshot a reference names; a ConfigError naming the reference (and the option it
+    was given to) otherwise."""
+    wanted = ref.strip().lower()
+    found = _find(snapshots, wanted, option)
+    if found is not None:
+        return found
+    nct_id = snapshots[0].nct_id if snapshots else "this trial"
+    raise ConfigError(f"no snapshot {ref!r} among the {len(snapshots)} of {nct_id}"
+                      f"{_hint(snapshots, wanted)}", key=option)
 
 
-def _find(snapshots: list[Snapshot], ref: str) -> Snapshot | None:
+def _hint(snapshots: list[Snapshot], ref: str) -> str:
+    if _VERSION.fullmatch(ref):
+        return _no_version(snapshots)
+    if _DATE.fullmatch(ref) and snapshots:
+        return f" (the oldest is of {_day(snapshots[0])})"
+    return " (use latest, previous, a snapshot id, vN or a date)"
+
+
+def _find(snapshots: list[Snapshot], ref: str, option: str | None) -> Snapshot | None:
     if ref in ("latest", "previous"):
         index = -1 if ref == "latest" else -2
         return snapshots[index] if len(snapshots) >= -index else None
-    if ref.isdigit():
-        return next((s for s in snapshots if s.id == int(ref)), None)
-    if ref.startswith("v") and ref[1:].isdigit():
+    if _ID.fullmatch(ref):  # four digits that are no snapshot id of the trial: a year
+        by_id = next((s for s in snapshots if s.id == int(ref)), None)
+        if by_id is not None or len(ref) != 4:
+            return by_id
+    if _VERSION.fullmatch(ref):
         return next((s for s in snapshots if s.registry_version == int(ref[1:])), None)
-    if _DATE.fullmatch(ref):
-        on_or_before = [s for s in snapshots if (s.registry_date or s.fetched_at)[:10] <= ref
-                        or (s.registry_date or s.fetched_at).startswith(ref)]
-        return on_or_before[-1] if on_or_before else None
-    raise ConfigError(f"{ref!r} is not a snapshot reference (latest, previous, a snapshot id, "
-                      "vN or a date)")
+    if not _DATE.fullmatch(ref):
+        raise ConfigError(f"{ref!r} is not a snapshot reference (latest, previous, a snapshot "
+                          "id, vN or a date)", key=option)
+    if not _is_date(ref):
+        raise ConfigError(f"{ref!r} is not a date (YYYY, YYYY-MM or YYYY-MM-DD)", key=option)
+    on_or_before = [s for s in snapshots if _day(s) <= ref or _day(s).startswith(ref)]
+    return on_or_before[-1] if on_or_before else None
+
+
+def _is_date(ref: str) -> bool:
+    """A year, a month or a day of the calendar (not 2024-13 nor 2024-02-30)."""
+    year, month, day = [*map(int, ref.split("-")), 1, 1][:3]
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
+def _day(snapshot: Snapshot) -> str:
+    return (snapshot.registry_date or snapshot.fetched_at)[:10]
+
+
+def _no_version(snapshots: list[Snapshot]) -> str:
+    """Which registry versions the snapshots carry, and why the others carry none."""
+    known = sorted({s.registry_version for s in snapshots if s.registry_version is not None})
+    if len(known) == len(snapshots):
+        return f" (known versions: {_spans(known)})"
+    nct_id = snapshots[0].nct_id
+    return (f": {'known versions: ' + _spans(known) if known else 'no registry version is known'}"
+            "; a snapshot stored by ctwatch check learns its registry version only when a check "
+            "finds a change to or from it, an imported record never, while ctwatch backfill "
+            f"{nct_id}, run before the trial's first check or import, stores every version, v0 "
+            "being the first registration; name the snapshot by id or date instead (see "
+            f"ctwatch history {nct_id})")
+
+
+def _spans(numbers: list[int]) -> str:
+    """v0-v3, v7: sorted version numbers, runs shortened."""
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    return ", ".join(f"v{run[0]}" if len(run) == 1 else f"v{run[0]}-v{run[-1]}" for run in runs)
 
 
 def compare(db: Store, nct_id: str, old_ref: str | None, new_ref: str | None,
@@ -86,12 +148,29 @@ def compare(db: Store, nct_id: str, old_ref: str | None, new_ref: str | None,
         latest = db.change_sets(nct_id, limit=1)
         old_ref, new_ref = (str(latest[0].from_snapshot), str(latest[0].to_snapshot)) if latest \
             else ("previous", "latest")
-    new = resolve(snapshots, new_ref or "latest")
-    old = resolve(snapshots, old_ref) if old_ref else _before(snapshots, new)
+    old, new = _pair(snapshots, old_ref, new_ref)
     old, new = (_current(db, old), _current(db, new))
     when = date.fromisoformat(new.registry_date[:10]) if new.registry_date else None
     changes = diff(old.trial, new.trial, rules, when)
     return change_set(old, new, changes)
+
+
+def _pair(snapshots: list[Snapshot], old_ref: str | None,
+         new_ref: str | None) -> tuple[Snapshot, Snapshot]:
+    """The snapshots --from and --to name (by default latest, and the one before --to); never
+    one snapshot twice nor a --from newer than its --to."""
+    new_ref = new_ref or "latest"
+    new = resolve(snapshots, new_ref, "--to")
+    if old_ref is None:
+        return _before(snapshots, new), new
+    old = resolve(snapshots, old_ref, "--from")
+    if old.id == new.id:
+        raise ConfigError(f"--from {old_ref} and --to {new_ref} are the same snapshot "
+                          f"({old.id}); nothing to compare")
+    if (old.id or 0) > (new.id or 0):  # snapshots are ordered as stored
+        raise ConfigError(f"--from {old_ref} (snapshot {old.id}) is newer than --to {new_ref} "
+                          f"(snapshot {new.id}); swap them: --from {new_ref} --to {old_ref}")
+    return old, new
 
 
 def _before(snapshots: list[Snapshot], snapshot: Snapshot) -> Snapshot:

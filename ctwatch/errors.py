@@ -40,13 +40,18 @@ class InvalidNctId(ConfigError):
 
 
 class FetchError(CtwatchError):
-    """The registry did not give us the record we asked for."""
+    """The registry did not give us the record we asked for.
+
+    ``reason`` is the message without the trial and URL, so that the errors of one failed
+    request, one per trial, can be told once: group them by ``(url, reason)``.
+    """
 
     def __init__(self, message: str, *, nct_id: str | None = None, url: str | None = None) -> None:
         where = " ".join(part for part in (nct_id, f"({url})" if url else None) if part)
         super().__init__(f"{where}: {message}" if where else message)
         self.nct_id = nct_id
         self.url = url
+        self.reason = message
 
 
 class TrialNotFound(FetchError):
@@ -79,3 +84,12 @@ class StoreBusy(StoreError):
 
 class NotifyError(CtwatchError):
     """An alert could not be delivered on a channel."""
+
+
+def describe(error: BaseException) -> str:
+    """One line for a person about any error: ctwatch's own say what they are; anything else
+    (a bug) is named by its type too."""
+    if isinstance(error, CtwatchError):
+        return str(error)
+    text = " ".join(str(error).split())[:300]
+    return f"unexpected {type(error).__name__}" + (f": {text}" if text else "")

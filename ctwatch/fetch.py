@@ -11,11 +11,14 @@ reference/ctgov-api.md.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import random
 import re
+import socket
+import ssl
 import tempfile
 import time
 from collections import deque
@@ -46,7 +49,14 @@ DEFAULT_REQUESTS_PER_SECOND = 1.0  # robots.txt asks for Crawl-delay: 1
 DEFAULT_BACKOFF_S = 1.0
 DEFAULT_BACKOFF_MAX_S = 30.0
 DEFAULT_DEADLINE_S = 120.0
+# Not knowing the data timestamp only means checking every trial, so /api/v2/version gets at
+# most this many attempts, within one timeout in all, not the whole deadline.
+VERSION_ATTEMPTS = 2
 MAX_PAGE_SIZE = 1000  # the API silently clamps larger page sizes to 1000
+# A page that cannot be decoded is asked again in halves to find the record at fault: ~10
+# splits isolate one record among 1000, 20 about two; past that the fault is not one record,
+# and a registry sending junk to every request costs at most ~2·20 more requests per 1000 ids.
+MAX_SPLITS_PER_BATCH = 20
 
 STUDY_PATH = "/api/v2/studies/{nct_id}"
 LIST_PATH = "/api/v2/studies"
@@ -101,27 +111,85 @@ class RegistryVersion:
 
 
 Result = Fetched | FetchError
+NOT_REQUESTED = "not requested, the registry is failing: "
+
+
+def failure_key(error: FetchError) -> str:
+    """What the errors of one failed request have in common, the ids it held and those not
+    asked for because of it alike: to tell them in one line."""
+    reason = error.reason.removeprefix(NOT_REQUESTED)
+    return f"{error.url}: {reason}" if error.url else reason
 
 
 class _Failure(Exception):
     """A failed request; the caller, who knows the trial and URL to show, makes the FetchError."""
 
-    def __init__(self, kind: type[FetchError], reason: str, *, transient: bool = False) -> None:
+    def __init__(
+        self,
+        kind: type[FetchError],
+        reason: str,
+        *,
+        transient: bool = False,
+        unreachable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
-        self.transient = transient  # the registry is failing, not this record
+        self.transient = transient  # the registry is failing, not this record: worth retrying
+        self.unreachable = unreachable  # no request can get through: retrying cannot help
+        self.retry_after = retry_after  # seconds the registry asked us to wait (Retry-After)
+
+    @property
+    def outage(self) -> bool:
+        """Whether the ids not asked for yet would fail the same way, so must not be asked."""
+        return self.transient or self.unreachable
 
     def error(self, nct_id: str | None, url: str) -> FetchError:
         return self.kind(self.reason, nct_id=nct_id, url=url)
 
     def skipped(self) -> _Failure:
         """The same failure for ids not asked for because of it (``url`` is where it happened)."""
-        return _Failure(self.kind, f"not requested, the registry is failing: {self.reason}")
+        return _Failure(self.kind, f"{NOT_REQUESTED}{self.reason}")
 
 
 class _UriTooLong(_Failure):
     """HTTP 414: the list URL holds too many ids for this registry."""
+
+
+class _Queue:
+    """The batches of ids still to ask for, in order, and how often a failed one may be split."""
+
+    def __init__(self, ids: list[str], size: int) -> None:
+        self._batches = deque(_chunks(ids, size))
+        self._splits_left = MAX_SPLITS_PER_BATCH * len(self._batches)
+
+    def __bool__(self) -> bool:
+        return bool(self._batches)
+
+    def pop(self) -> list[str]:
+        return self._batches.popleft()
+
+    def ids(self) -> list[str]:
+        return [nct_id for batch in self._batches for nct_id in batch]
+
+    def rebatch(self, first: list[str], size: int) -> None:
+        """Ask for ``first``, then every id still queued, ``size`` at a time."""
+        # Halves of a failed page queued here merge again; if they fail again, they are halved.
+        self._batches = deque(_chunks([*first, *self.ids()], size))
+
+    def split(self, ids: list[str]) -> bool:
+        """Ask for ``ids`` next, as two halves (one id: a single GET); False if out of splits."""
+        if self._splits_left <= 0:
+            return False
+        self._splits_left -= 1
+        middle = (len(ids) + 1) // 2
+        self._batches.extendleft(reversed([half for half in (ids[:middle], ids[middle:]) if half]))
+        return True
+
+
+def _chunks(ids: list[str], size: int) -> list[list[str]]:
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
 class Client:
@@ -136,7 +204,7 @@ class Client:
         settings: ApiSettings | None = None,
         session: requests.Session | None = None,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,  # default: time.sleep, looked up now
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings or ApiSettings()
@@ -145,7 +213,7 @@ class Client:
         self._session = session or requests.Session()
         if session is None and _loopback(self._base):
             self._session.trust_env = False  # a proxy from the environment cannot reach it
-        self._sleep = sleep
+        self._sleep = sleep or time.sleep
         self._clock = clock
         self._next_slot = 0.0
         self._page_size = max(1, min(self.settings.page_size, MAX_PAGE_SIZE))
@@ -181,17 +249,20 @@ class Client:
 
         Every id is validated before the first request (InvalidNctId). Ids go to the registry
         ``page_size`` at a time; results stream in the registry's order, and ids missing from a
-        batch are confirmed with a single GET at the end of that batch. Once a request has failed
-        after all its retries (the registry is down), the ids not yet asked for fail at once with
-        the same cause instead of hammering a failing server.
+        batch are confirmed with a single GET at the end of that batch. A page that cannot be
+        decoded (one bad record spoils the whole page) is asked for again in halves, down to
+        single GETs, so that only the trial at fault fails. Once a request has failed after all
+        its retries (the registry is down) or cannot get through at all (no DNS, no route, TLS),
+        the ids not yet asked for fail at once with the same cause instead of hammering a failing
+        server.
         """
-        queue = deque(dict.fromkeys(parse_nct_id(value) for value in nct_ids))
+        queue = _Queue(list(dict.fromkeys(parse_nct_id(value) for value in nct_ids)),
+                       self._batch_size)
         while queue:
-            batch = [queue.popleft() for _ in range(min(self._batch_size, len(queue)))]
-            outage = yield from self._batch(batch, queue)
+            outage = yield from self._batch(queue.pop(), queue)
             if outage is not None:
                 url, failure = outage
-                for nct_id in queue:
+                for nct_id in queue.ids():
                     yield failure.skipped().error(nct_id, url)
                 return
 
@@ -201,8 +272,9 @@ class Client:
         Unchanged since the last successful run means nothing changed upstream.
         """
         url = self._base + VERSION_PATH
+        quick = min(self.settings.deadline_s, self.settings.timeout_s)
         try:
-            stamp = self._json(url).get("dataTimestamp")
+            stamp = self._json(url, attempts=VERSION_ATTEMPTS, deadline=quick).get("dataTimestamp")
             if not isinstance(stamp, str) or not stamp:
                 raise _Failure(BadResponse, "reply has no dataTimestamp")
         except _Failure as failure:
@@ -238,7 +310,7 @@ class Client:
     # -- batches ---------------------------------------------------------------------------
 
     def _batch(
-        self, batch: list[str], queue: deque[str]
+        self, batch: list[str], queue: _Queue
     ) -> Generator[Result, None, tuple[str, _Failure] | None]:
         if len(batch) == 1:
             return (yield from self._confirm(batch))
@@ -253,13 +325,25 @@ class Client:
             self._batch_size = max(1, (len(pending) + 1) // 2)
             log.debug("HTTP 414 for %d ids; batches of %d from now on", len(batch),
                       self._batch_size)
-            queue.extendleft(reversed(pending))
+            queue.rebatch(list(pending), self._batch_size)
             return None
         except _Failure as failure:
-            for nct_id in pending:
-                yield failure.error(nct_id, shown)
-            return (shown, failure) if failure.transient else None
+            return (yield from self._failed(failure, list(pending), shown, queue))
         return (yield from self._confirm(list(pending)))
+
+    def _failed(
+        self, failure: _Failure, pending: list[str], shown: str, queue: _Queue
+    ) -> Generator[Result, None, tuple[str, _Failure] | None]:
+        """The ids of a failed page fail with it, unless one record may be the cause."""
+        # A registry that is down fails every half too; a page that cannot be decoded may be
+        # spoiled by one record, and halving finds it in ~log2(n) requests.
+        if not failure.outage and pending and queue.split(pending):
+            log.debug("%s: %s; asking for its %d ids again in halves", shown, failure.reason,
+                      len(pending))
+            return None
+        for nct_id in pending:
+            yield failure.error(nct_id, shown)
+        return (shown, failure) if failure.outage else None
 
     def _pages(self, batch: list[str]) -> Iterator[list[dict[str, Any]]]:
         """The studies of each page; follow-ups repeat the exact same query plus the token."""
@@ -288,7 +372,13 @@ class Client:
         if not wanted:
             log.debug("list page holds %s, which was not asked for", registry_id)
             return
-        raw = json.dumps(study, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            raw = json.dumps(study, ensure_ascii=False, separators=(",", ":")).encode()
+        except UnicodeEncodeError:
+            # A lone surrogate escape ("\ud800") decodes but UTF-8 cannot hold it; the single
+            # GET at the end of the batch gives the record as the registry sent it.
+            log.debug("list page holds %s with text that is not valid Unicode", registry_id)
+            return
         for nct_id in wanted:
             del pending[nct_id]
             url = f"{self._base}{LIST_PATH}?filter.ids={nct_id}"
@@ -302,7 +392,7 @@ class Client:
             except _Failure as failure:
                 url = self._study_url(nct_id)
                 yield failure.error(nct_id, url)
-                if failure.transient:
+                if failure.outage:
                     for rest in nct_ids[index + 1 :]:
                         yield failure.skipped().error(rest, url)
                     return url, failure
@@ -325,41 +415,56 @@ class Client:
         return url if token is None else f"{url}&pageToken={requests.utils.quote(token, safe='')}"
 
     def _json(
-        self, url: str, *, not_found: type[FetchError] = BadResponse, too_long: bool = False
+        self,
+        url: str,
+        *,
+        not_found: type[FetchError] = BadResponse,
+        too_long: bool = False,
+        attempts: int | None = None,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
-        response = self._get(url)
+        response = self._get(url, attempts=attempts, deadline=deadline)
         if too_long and response.status_code == 414:
             raise _UriTooLong(BadResponse, "URI too long (HTTP 414)")
         return _decode(response, not_found=not_found)
 
-    def _get(self, url: str) -> requests.Response:
-        """GET with pace, retries and deadline; returns the first response that is not retried."""
+    def _get(
+        self, url: str, *, attempts: int | None = None, deadline: float | None = None
+    ) -> requests.Response:
+        """GET with pace, retries and deadline; returns the first response that is not retried.
+
+        ``attempts`` and ``deadline`` (seconds, waits included) override the settings' bounds.
+        """
         settings = self.settings
+        attempts = settings.max_retries + 1 if attempts is None else attempts
+        deadline = settings.deadline_s if deadline is None else deadline
         started = self._clock()
-        attempts = 0
+        tried = 0
         while True:
             self._pace()
-            remaining = settings.deadline_s - (self._clock() - started)
-            timeout = max(0.001, min(settings.timeout_s, remaining))
-            wait: float | None = None
-            try:
-                response = self._session.get(url, timeout=timeout, headers=self._headers())
-            except requests.RequestException as exc:
-                failure = _transport_failure(exc, timeout)
-            else:
-                if response.status_code != 429 and response.status_code < 500:
-                    return response
-                failure = _status_failure(response)
-                wait = _retry_after(response.headers.get("Retry-After"))
-            attempts += 1
-            wait = self._backoff(attempts) if wait is None else wait
+            remaining = deadline - (self._clock() - started)
+            outcome = self._attempt(url, max(0.001, min(settings.timeout_s, remaining)))
+            if isinstance(outcome, requests.Response):
+                return outcome
+            tried += 1
+            wait = self._backoff(tried) if outcome.retry_after is None else outcome.retry_after
             elapsed = self._clock() - started
-            if not failure.transient or attempts > settings.max_retries:
-                raise _gave_up(failure, attempts, elapsed)
-            if elapsed + wait > settings.deadline_s:
-                raise _gave_up(failure, attempts, elapsed, wait=wait, deadline=settings.deadline_s)
-            log.debug("%s: %s; retry %d in %.1f s", url, failure.reason, attempts, wait)
+            if not outcome.transient or tried >= attempts:
+                raise _gave_up(outcome, tried, elapsed)
+            if elapsed + wait > deadline:
+                raise _gave_up(outcome, tried, elapsed, wait=wait, deadline=deadline)
+            log.debug("%s: %s; retry %d in %.1f s", url, outcome.reason, tried, wait)
             self._sleep(wait)
+
+    def _attempt(self, url: str, timeout: float) -> requests.Response | _Failure:
+        """One GET: a response that is not retried, or why it failed."""
+        try:
+            response = self._session.get(url, timeout=timeout, headers=self._headers())
+        except requests.RequestException as exc:
+            return _transport_failure(exc, url, timeout)
+        if response.status_code != 429 and response.status_code < 500:
+            return response
+        return _status_failure(response)
 
     def _headers(self) -> dict[str, str]:
         return {"User-Agent": self.settings.user_agent, "Accept": "application/json"}
@@ -413,6 +518,8 @@ def _decode(response: requests.Response, *, not_found: type[FetchError]) -> dict
     except ValueError:
         size = len(response.content)
         raise _Failure(BadResponse, f"reply is not valid JSON ({size} bytes; truncated?)") from None
+    except RecursionError:
+        raise _Failure(BadResponse, "reply is not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise _Failure(BadResponse, f"expected a JSON object, got {type(data).__name__}")
     return data
@@ -477,29 +584,68 @@ def _versions(data: dict[str, Any]) -> list[RegistryVersion]:
 # -- failures and retries --------------------------------------------------------------------
 
 _BODY_CUT = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+_BAD_URL = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema)
 _ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+|Remote end closed connection without response")
+_RESOLVING = re.compile(r"Failed to resolve '([^']+)'")  # urllib3 names the host it looked up
+_SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)$")
 
 
-def _transport_failure(exc: requests.RequestException, timeout: float) -> _Failure:
+def _transport_failure(exc: requests.RequestException, url: str, timeout: float) -> _Failure:
     if isinstance(exc, requests.Timeout):
         failure = _Failure(FetchError, f"no reply within {timeout:g} s (timeout)", transient=True)
     elif isinstance(exc, _BODY_CUT):
         failure = _Failure(FetchError, "reply cut short (truncated body)", transient=True)
+    elif isinstance(exc, _BAD_URL):
+        failure = _Failure(FetchError, f"not a usable URL ({exc}); check api.base_url",
+                           unreachable=True)
     elif isinstance(exc, requests.ConnectionError):
-        found = _ERRNO.search(str(exc))
-        detail = found.group(0).strip() if found else type(exc).__name__
-        failure = _Failure(FetchError, f"cannot reach the registry ({detail})", transient=True)
+        failure = _connection_failure(exc, url)
     else:
         failure = _Failure(FetchError, f"request failed: {exc}")
     failure.__cause__ = exc
     return failure
 
 
+def _connection_failure(exc: requests.ConnectionError, url: str) -> _Failure:
+    """A refused or reset connection may work next time; no name, no route or bad TLS will not."""
+    causes = list(_causes(exc))
+    lookup = next((cause for cause in causes if isinstance(cause, socket.gaierror)), None)
+    if lookup is not None:
+        named = _RESOLVING.search(str(exc))
+        host = named.group(1) if named else urlsplit(url).hostname
+        return _Failure(FetchError, f"cannot reach the registry (name resolution failed for "
+                        f"{host}: {lookup})", unreachable=True)
+    if isinstance(exc, requests.exceptions.SSLError):
+        tls = next((cause for cause in causes if isinstance(cause, ssl.SSLError)), exc)
+        detail = _SSL_SOURCE.sub("", str(tls))
+        return _Failure(FetchError, f"cannot reach the registry (TLS failed: {detail})",
+                        unreachable=True)
+    found = _ERRNO.search(str(exc))
+    detail = found.group(0).strip() if found else type(exc).__name__
+    no_route = any(isinstance(cause, OSError) and cause.errno == errno.ENETUNREACH
+                   for cause in causes)
+    return _Failure(FetchError, f"cannot reach the registry ({detail})", transient=not no_route,
+                    unreachable=no_route)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, then the ones it was raised from or while handling, down the chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
 def _status_failure(response: requests.Response) -> _Failure:
     status = response.status_code
+    wait = _retry_after(response.headers.get("Retry-After"))
     if status == 429:
-        return _Failure(RateLimited, "rate limited (HTTP 429)", transient=True)
-    return _Failure(FetchError, f"server error (HTTP {status}{_said(response)})", transient=True)
+        return _Failure(RateLimited, "rate limited (HTTP 429)", transient=True, retry_after=wait)
+    return _Failure(FetchError, f"server error (HTTP {status}{_said(response)})", transient=True,
+                    retry_after=wait)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -532,7 +678,8 @@ def _gave_up(
     why = f"gave up after {tries} in {elapsed:.1f} s"
     if wait is not None:
         why += f"; the next wait ({wait:.0f} s) would pass the {deadline:g} s deadline"
-    given_up = _Failure(failure.kind, f"{failure.reason}, {why}", transient=failure.transient)
+    given_up = _Failure(failure.kind, f"{failure.reason}, {why}", transient=failure.transient,
+                        unreachable=failure.unreachable)
     given_up.__cause__ = failure.__cause__
     return given_up
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -15,9 +16,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -37,6 +40,7 @@ from tests.helpers import MYELOMA, REALDATA, ROOT
 #: the real records the local registry serves (fixtures/realdata, see its SOURCES.md)
 REGISTRY_STUDIES = ("NCT00184067", "NCT00973089", "NCT03475563", "NCT03934567", "NCT05147467")
 MAINTENANCE_PAGE = b"<!DOCTYPE html><html><body><h1>Down for maintenance</h1></body></html>"
+TOO_DEEP = b"[" * 100_000 + b"]" * 100_000  # valid JSON, deeper than Python's decoder can go
 
 
 @dataclass
@@ -46,7 +50,9 @@ class Fault:
     kinds: status (``status`` + ``headers``), html (200 text/html), truncate (connection cut
     half-way through the body), slow (``delay_s`` before the reply), wrong_id (the record, or
     the listed study ``target``, carries another NCT id), drop (``target`` left out of list
-    pages), uri_limit (414 when the request target is longer than ``max_url``).
+    pages), uri_limit (414 when the request target is longer than ``max_url``), poison (a
+    request that names ``target`` gets a body that cannot be decoded: its study, in the page or
+    alone, is a list nested 100,000 deep).
     """
 
     route: str
@@ -123,7 +129,29 @@ def _inject(handler: ReplayHandler, fault: Fault, reply: Reply) -> Reply:
         return _rewrite(reply, lambda studies: _wrong_id(fault, studies))
     if fault.kind == "drop" and reply.status == 200:
         return _rewrite(reply, lambda studies: [s for s in studies if _nct(s) != fault.target])
+    if fault.kind == "poison" and reply.status == 200 and fault.target in _named_ids(handler):
+        return _poison(reply, fault.target)
     return reply
+
+
+def _named_ids(handler: ReplayHandler) -> list[str | None]:
+    """The NCT ids a request names: its path's id, or its filter.ids."""
+    url = urlsplit(handler.path)
+    listed = ",".join(parse_qs(url.query).get("filter.ids", []))
+    values = listed.split(",") if listed else [url.path.rstrip("/").rsplit("/", 1)[-1]]
+    return [canonical_id(value) for value in values]
+
+
+def _poison(reply: Reply, target: str | None) -> Reply:
+    """The reply with ``target``'s study replaced by JSON nested too deeply to decode."""
+    body = json.loads(reply.body)
+    if "studies" not in body:
+        return Reply(200, (TOO_DEEP,), reply.content_type, reply.headers)
+    studies = [TOO_DEEP if _nct(s) == target else json.dumps(s).encode() for s in body["studies"]]
+    rest = b"".join(b"," + json.dumps(key).encode() + b":" + json.dumps(value).encode()
+                    for key, value in body.items() if key != "studies")
+    chunks = (b'{"studies":[', b",".join(studies), b"]", rest, b"}")
+    return Reply(200, chunks, reply.content_type, reply.headers)
 
 
 def faulty_handler(faults: Faults) -> type[ReplayHandler]:
@@ -264,3 +292,23 @@ def watcher(tmp_path: Path, registry: Registry, replay: ReplayServer,
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
     return Watcher(tmp_path, registry, {**env, "PYTHONPATH": str(ROOT)})
+
+
+@contextmanager
+def kept_logging() -> Iterator[None]:
+    """Put ctwatch's and APScheduler's loggers back as they were (logs.setup changes them)."""
+    loggers = [logging.getLogger(name) for name in ("ctwatch", "apscheduler")]
+    saved = [(logger.handlers[:], logger.propagate, logger.level) for logger in loggers]
+    try:
+        yield
+    finally:
+        for logger, (handlers, propagate, level) in zip(loggers, saved, strict=True):
+            logger.handlers[:], logger.propagate = handlers, propagate
+            logger.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Commands run in-process set up ctwatch's logging; no test sees another's set-up."""
+    with kept_logging():
+        yield

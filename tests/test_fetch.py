@@ -22,7 +22,14 @@ from ctwatch.errors import (
     StoreError,
     TrialNotFound,
 )
-from ctwatch.fetch import ApiSettings, Client, Fetched, RegistryVersion, save_raw
+from ctwatch.fetch import (
+    MAX_SPLITS_PER_BATCH,
+    ApiSettings,
+    Client,
+    Fetched,
+    RegistryVersion,
+    save_raw,
+)
 from tests.conftest import clone_record, study_raw
 from tests.helpers import REALDATA
 
@@ -167,6 +174,28 @@ def test_a_reply_that_is_not_the_record_is_a_bad_response(
     assert len(mocked.calls) == 1
 
 
+@pytest.mark.parametrize(("base_url", "cause"), [
+    ("registry.test", "No scheme supplied"),
+    ("ftp://registry.test", "No connection adapters were found"),
+    ("http://", "No host supplied"),
+], ids=["no scheme", "not http", "no host"])
+def test_an_unusable_base_url_fails_every_trial_at_once(
+    mocked, clock, base_url: str, cause: str
+) -> None:
+    results = list(client(clock, base_url=base_url).fetch_studies(["NCT00000001", KNOWN]))
+    assert [type(r) for r in results] == [FetchError, FetchError]
+    assert "not a usable URL" in results[0].reason and cause in results[0].reason
+    assert "check api.base_url" in results[0].reason
+    assert (len(mocked.calls), clock.sleeps) == (0, [])
+
+
+def test_a_tls_failure_is_not_retried(mocked, clock) -> None:
+    mocked.get(STUDY_URL, body=requests.exceptions.SSLError("certificate verify failed"))
+    with pytest.raises(FetchError, match=r"cannot reach the registry \(TLS failed: "):
+        client(clock).fetch_study(KNOWN)
+    assert (len(mocked.calls), clock.sleeps) == (1, [])
+
+
 def test_an_alias_redirect_is_followed(mocked, clock) -> None:
     new_url = f"{BASE}/api/v2/studies/NCT20000000"
     mocked.get(STUDY_URL, status=301, headers={"Location": new_url})
@@ -305,12 +334,16 @@ def test_pages_are_followed_with_the_same_query(mocked, clock) -> None:
     assert len(mocked.calls) == 2
 
 
-def test_a_repeated_page_token_is_a_bad_response(mocked, clock) -> None:
+def test_a_repeated_page_token_ends_the_pages(mocked, clock, caplog) -> None:
     mocked.get(LIST_URL, json=page(study("NCT00000011"), token="again"))
+    mocked.get(f"{BASE}/api/v2/studies/NCT00000012", body="<html></html>",
+               content_type="text/html")
+    caplog.set_level("DEBUG", logger="ctwatch.fetch")
     results = list(client(clock).fetch_studies(["NCT00000011", "NCT00000012"]))
     assert results[0].nct_id == "NCT00000011"
     assert isinstance(results[1], BadResponse)
-    assert "repeated a page token" in str(results[1])
+    assert "repeated a page token" in caplog.text
+    assert len(mocked.calls) == 3  # two pages, then the id still missing on its own
 
 
 def test_an_id_missing_from_the_page_is_confirmed_with_one_get(mocked, clock) -> None:
@@ -370,6 +403,18 @@ def test_a_failed_batch_names_each_trial_and_stops_the_run(mocked, clock) -> Non
     assert len(mocked.calls) == 3  # one batch, tried 3 times; the others are not asked
 
 
+def test_the_errors_of_a_failed_batch_share_one_url_and_reason(mocked, clock) -> None:
+    mocked.get(LIST_URL, status=503)
+    ids = [f"NCT{n:08d}" for n in range(1, 2501)]
+    results = list(client(clock).fetch_studies(ids))
+    asked, skipped = results[:1000], results[1000:]
+    assert len({(r.url, r.reason) for r in asked}) == 1
+    assert len({(r.url, r.reason) for r in skipped}) == 1
+    assert asked[0].reason.startswith("server error (HTTP 503), gave up after 3 attempts")
+    assert skipped[0].reason.startswith("not requested, the registry is failing: server error")
+    assert all(str(r) == f"{r.nct_id} ({r.url}): {r.reason}" for r in results)
+
+
 def test_confirming_gets_stop_when_the_registry_fails(mocked, clock) -> None:
     mocked.get(LIST_URL, json=page())
     mocked.get(f"{BASE}/api/v2/studies/NCT00000001", body=requests.ConnectionError("refused"))
@@ -380,12 +425,79 @@ def test_confirming_gets_stop_when_the_registry_fails(mocked, clock) -> None:
     assert len(mocked.calls) == 4  # the list, then 3 attempts at the first single GET
 
 
-def test_a_bad_page_fails_its_batch_only(mocked, clock) -> None:
+def test_a_bad_page_is_asked_again_in_halves(mocked, clock) -> None:
     mocked.get(LIST_URL, body="<html></html>", content_type="text/html")
     mocked.get(LIST_URL, json=page(study("NCT00000003"), study("NCT00000004")))
+    mocked.get(f"{BASE}/api/v2/studies/NCT00000001", body="<html></html>",
+               content_type="text/html")
+    mocked.get(f"{BASE}/api/v2/studies/NCT00000002", json=study("NCT00000002"))
     ids = [f"NCT{n:08d}" for n in range(1, 5)]
     results = list(client(clock, page_size=2).fetch_studies(ids))
-    assert [type(r) for r in results] == [BadResponse, BadResponse, Fetched, Fetched]
+    assert [(r.nct_id, type(r)) for r in results] == [
+        ("NCT00000001", BadResponse), ("NCT00000002", Fetched),
+        ("NCT00000003", Fetched), ("NCT00000004", Fetched)]
+    assert "expected JSON, got text/html" in str(results[0])
+
+
+def poisoned_replies(mocked: responses.RequestsMock, ids: list[str], bad: str) -> None:
+    """A registry whose record ``bad`` is nested too deeply to decode, alone or in a page."""
+    deep = "[" * 100_000 + "]" * 100_000
+
+    def reply(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        wanted = listed_ids(request)
+        studies = [deep if nct_id == bad else json.dumps(study(nct_id)) for nct_id in wanted]
+        return 200, {}, '{"studies":[' + ",".join(studies) + "]}"
+
+    mocked.add_callback("GET", LIST_URL, callback=reply, content_type="application/json")
+    for nct_id in ids:
+        body = deep if nct_id == bad else json.dumps(study(nct_id))
+        mocked.get(f"{BASE}/api/v2/studies/{nct_id}", body=body, content_type="application/json")
+
+
+def test_a_reply_nested_too_deeply_is_a_bad_response(mocked, clock) -> None:
+    poisoned_replies(mocked, [KNOWN], KNOWN)
+    with pytest.raises(BadResponse) as raised:
+        client(clock).fetch_study(KNOWN)
+    assert str(raised.value) == (
+        f"{KNOWN} ({STUDY_URL}): reply is not valid JSON (nested too deeply)")
+
+
+def test_a_page_nested_too_deeply_fails_only_its_bad_trial(mocked, clock) -> None:
+    ids = [f"NCT{n:08d}" for n in range(1, 1001)]
+    poisoned_replies(mocked, ids, "NCT00000700")
+    results = list(client(clock).fetch_studies(ids))
+    assert sorted(r.nct_id for r in results) == ids
+    [error] = [r for r in results if not isinstance(r, Fetched)]
+    assert error.nct_id == "NCT00000700"
+    assert "nested too deeply" in str(error)
+    lists = [call for call in mocked.calls if call.request.url.startswith(f"{LIST_URL}?")]
+    assert len(lists) <= 2 * 10 + 2  # halving 1000 ids down to one takes 10 steps
+
+
+def test_a_listed_record_with_a_lone_surrogate_is_fetched_as_sent(mocked, clock) -> None:
+    odd = study("NCT00000012")
+    odd["protocolSection"]["identificationModule"]["briefTitle"] = "Stopped \ud800 early"
+    sent = json.dumps(odd).encode()  # the escape "\ud800", as a registry would send it
+    mocked.get(LIST_URL, body=b'{"studies":[' + json.dumps(study("NCT00000011")).encode() +
+               b"," + sent + b"]}", content_type="application/json")
+    mocked.get(f"{BASE}/api/v2/studies/NCT00000012", body=sent, content_type="application/json")
+    results = list(client(clock).fetch_studies(["NCT00000011", "NCT00000012"]))
+    assert [(r.nct_id, type(r)) for r in results] == [
+        ("NCT00000011", Fetched), ("NCT00000012", Fetched)]
+    assert results[1].raw == sent  # the bytes as sent: UTF-8 cannot hold a lone surrogate
+
+
+def test_a_registry_sending_junk_to_every_request_is_not_hammered(mocked, clock) -> None:
+    mocked.get(LIST_URL, body="<html>Maintenance</html>", content_type="text/html")
+    ids = [f"NCT{n:08d}" for n in range(1, 1001)]
+    for nct_id in ids:
+        mocked.get(f"{BASE}/api/v2/studies/{nct_id}", body="<html>Maintenance</html>",
+                   content_type="text/html")
+    results = list(client(clock).fetch_studies(ids))
+    assert sorted(r.nct_id for r in results) == ids
+    assert all(isinstance(r, BadResponse) and "got text/html" in str(r) for r in results)
+    # halving in search of one bad record stops: this is not one bad record
+    assert len(mocked.calls) <= 2 * MAX_SPLITS_PER_BATCH + 1
 
 
 # -- version and history -----------------------------------------------------------------------
@@ -395,6 +507,28 @@ def test_data_timestamp(mocked, clock) -> None:
     mocked.get(f"{BASE}/api/v2/version",
                json={"apiVersion": "2.0.5", "dataTimestamp": "2026-08-14T09:00:05"})
     assert client(clock).data_timestamp() == "2026-08-14T09:00:05"
+
+
+def test_a_failing_version_check_gives_up_after_two_attempts(mocked, clock) -> None:
+    mocked.get(f"{BASE}/api/v2/version", status=503)
+    patient = client(clock, max_retries=5, timeout_s=10, deadline_s=120)
+    with pytest.raises(FetchError, match="gave up after 2 attempts"):
+        patient.data_timestamp()
+    assert len(mocked.calls) == 2
+    assert sum(clock.sleeps) <= 10
+
+
+def test_a_version_check_that_times_out_is_not_tried_again(mocked, clock) -> None:
+    def time_out(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        clock.now += request.req_kwargs["timeout"]
+        raise requests.ReadTimeout("read timed out")
+
+    mocked.add_callback("GET", f"{BASE}/api/v2/version", callback=time_out)
+    patient = client(clock, max_retries=5, timeout_s=10, deadline_s=120)
+    with pytest.raises(FetchError, match=r"no reply within 10 s .* pass the 10 s deadline"):
+        patient.data_timestamp()
+    assert len(mocked.calls) == 1
+    assert clock.sleeps == []
 
 
 def test_a_version_reply_without_timestamp_is_a_bad_response(mocked, clock) -> None:

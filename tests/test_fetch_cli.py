@@ -16,7 +16,7 @@ import yaml
 
 from ctwatch.fetch import ApiSettings
 from ctwatch.replay import Registry, ReplayServer
-from tests.conftest import Faults, clone_record, generated_ids, study_raw
+from tests.conftest import REGISTRY_STUDIES, Faults, clone_record, generated_ids, study_raw
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN = "NCT00184067"
@@ -130,6 +130,21 @@ def test_a_failing_list_request_names_every_trial(
     assert all(cause in line for line in lines), run.stderr
     assert "Traceback" not in run.stderr
     assert run.seconds < TIME_BOUND_S
+
+
+def test_a_record_that_cannot_be_decoded_fails_alone(ctwatch, faults: Faults, replay) -> None:
+    ids = list(REGISTRY_STUDIES)
+    bad = ids[2]
+    faults.add("list", "poison", target=bad)
+    faults.add("study", "poison", target=bad)
+    run = ctwatch("fetch", *ids)
+    assert run.code == 3
+    printed = [json.loads(line)["protocolSection"]["identificationModule"]["nctId"]
+               for line in run.stdout.splitlines()]
+    assert sorted(printed) == sorted(set(ids) - {bad})
+    assert run.stderr.splitlines() == [
+        f"ctwatch: error: {bad} ({replay.url}/api/v2/studies/{bad}): "
+        "reply is not valid JSON (nested too deeply)"]
 
 
 def test_retries_are_bounded_by_max_retries(ctwatch, faults: Faults, replay) -> None:

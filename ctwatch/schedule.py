@@ -1,5 +1,8 @@
 """The daemon: ``ctwatch run`` checks on ``schedule:`` until SIGTERM or SIGINT.
 
+SIGHUP re-reads the configuration between two checks (a check in progress goes on): a valid
+one replaces the old, a new schedule starts at once; an invalid one is logged and ignored.
+
 ``schedule:`` is a cron expression (``"0 7 * * 1-5"``), a mapping with ``cron:`` and an
 optional ``timezone:``, or an interval (``{every: 30s|15m|6h|1d}``); either mapping may add
 ``jitter:`` (seconds, spread of the start time). Missed runs are coalesced into one, a run
@@ -9,12 +12,13 @@ never overlaps the previous one, and a run late by up to ``misfire_grace_time`` 
 from __future__ import annotations
 
 import logging
+import queue
 import re
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from ctwatch import watch
 from ctwatch.config import Config
-from ctwatch.errors import ConfigError, CtwatchError, StoreBusy
+from ctwatch.errors import ConfigError, StoreBusy, describe
 from ctwatch.fetch import Client
 from ctwatch.store import Store
 
@@ -141,12 +145,19 @@ def _jitter(value: Any, key: str) -> int:
 
 
 class Daemon:
-    """Runs ``job`` on a schedule in a worker thread until ``stop()``."""
+    """Runs ``job`` on a schedule in a worker thread until ``stop()``; ``request_reload()``
+    (SIGHUP) asks ``reload`` for a new schedule between two runs of the job."""
 
-    def __init__(self, schedule: Schedule, job: Callable[[], object]) -> None:
+    def __init__(self, schedule: Schedule, job: Callable[[], object], *,
+                 reload: Callable[[], Schedule | None] | None = None) -> None:
         self.schedule = schedule
         self._job = job
+        self._reload = reload
         self._stopping = threading.Event()
+        # What the main thread is asked to do. SimpleQueue.put is reentrant, so a signal
+        # handler may call it even while the main thread is inside get().
+        self._requests: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._checking = threading.Lock()  # held by a run: a reload waits for it to end
         self._on_plan: Callable[[str | None], None] = lambda _: None
         self._scheduler = BackgroundScheduler()
         self._scheduler.add_job(self._run, schedule.trigger, id="check", max_instances=1,
@@ -163,11 +174,20 @@ class Daemon:
         log.info("ctwatch run: checking on %s; next check at %s", self.schedule.text,
                  self.next_run())
         on_plan(self.next_run())
-        self._stopping.wait()
-        self._scheduler.shutdown(wait=True)  # lets a check in progress finish its trial
+        try:
+            while not self.stopping:
+                if self._requests.get() == "reload":
+                    self._reload_between_runs()
+        finally:
+            self._scheduler.shutdown(wait=True)  # lets a check in progress finish its trial
 
     def stop(self) -> None:
         self._stopping.set()
+        self._requests.put("stop")
+
+    def request_reload(self) -> None:
+        """Reload before the next check, never during one; safe in a signal handler."""
+        self._requests.put("reload")
 
     @property
     def stopping(self) -> bool:
@@ -179,22 +199,45 @@ class Daemon:
         return when.isoformat(timespec="seconds") if when else None
 
     def _run(self) -> None:
-        if self._stopping.is_set():
+        with self._checking:
+            if self.stopping:
+                return
+            self._job()
+            if not self.stopping:
+                log.info("next check at %s", self.next_run())
+                self._on_plan(self.next_run())
+
+    def _reload_between_runs(self) -> None:
+        if self._reload is None:
+            log.warning("SIGHUP received: ignored, the configuration stays as it was; restart "
+                        "ctwatch run to read it again")
             return
-        self._job()
-        if not self._stopping.is_set():
-            log.info("next check at %s", self.next_run())
+        log.info("SIGHUP received: reloading the configuration before the next check")
+        with self._checking:
+            schedule = None if self.stopping else self._reload()
+            if schedule is None or self.stopping:
+                return
+            self.schedule = schedule
+            self._scheduler.reschedule_job("check", trigger=schedule.trigger)
+            log.info("checking on %s from now on; next check at %s", schedule.text,
+                     self.next_run())
             self._on_plan(self.next_run())
 
 
 @contextmanager
-def stop_signals(callback: Callable[[], None]) -> Iterator[None]:
-    """Call ``callback`` on SIGTERM or SIGINT instead of dying mid-transaction."""
-    def handler(signum: int, _frame: object) -> None:
+def stop_signals(callback: Callable[[], None], *,
+                 reload: Callable[[], None] | None = None) -> Iterator[None]:
+    """Call ``callback`` on SIGTERM or SIGINT instead of dying mid-transaction; with
+    ``reload``, call it on SIGHUP, which then no longer ends the process."""
+    def stop(signum: int, _frame: object) -> None:
         log.info("%s received: stopping after the trial in hand", signal.Signals(signum).name)
         callback()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    handlers: dict[signal.Signals, Callable[[int, object], None]] = {
+        signal.SIGTERM: stop, signal.SIGINT: stop}
+    if reload is not None:
+        handlers[signal.SIGHUP] = lambda _signum, _frame: reload()
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
         yield
     finally:
@@ -202,16 +245,50 @@ def stop_signals(callback: Callable[[], None]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def serve(config: Config, *, now: bool = False) -> None:
-    """``ctwatch run``: check on the configured schedule until SIGTERM or SIGINT."""
-    setup = watch.from_config(config)
+def serve(config: Config, *, now: bool = False,
+          reload: Callable[[], Config] | None = None) -> None:
+    """``ctwatch run``: check on the configured schedule until SIGTERM or SIGINT. On SIGHUP,
+    ``reload()`` gives the configuration again (without it, SIGHUP is ignored)."""
+    checks = _Checks(config)
     plan = parse_schedule(config.schedule)
     with Store(config.store) as db, db.lock(name="daemon"):
-        daemon = Daemon(plan, lambda: _scheduled_check(setup, config, db, daemon))
-        with stop_signals(daemon.stop):
+        daemon = Daemon(plan, lambda: checks.run(db, daemon),
+                        reload=(lambda: checks.reload(reload)) if reload else None)
+        with stop_signals(daemon.stop, reload=daemon.request_reload):
             daemon.serve(now=now, on_plan=lambda when: db.set_meta(NEXT_RUN, when))
         db.set_meta(NEXT_RUN, None)
         log.info("ctwatch run: stopped")
+
+
+class _Checks:
+    """The daemon's check and the configuration it follows, replaced by a valid reload."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.setup = watch.from_config(config)
+
+    def run(self, db: Store, daemon: Daemon) -> None:
+        _scheduled_check(self.setup, self.config, db, daemon)
+
+    def reload(self, read: Callable[[], Config]) -> Schedule | None:
+        """Take the configuration ``read`` gives if it is valid; its schedule if it changed."""
+        try:
+            config = read()
+            setup = watch.from_config(config)
+            plan = parse_schedule(config.schedule)
+        except Exception as error:  # a bad edit must not end the daemon: keep the old config
+            log.error("configuration not reloaded: %s", describe(error),
+                      exc_info=log.isEnabledFor(logging.DEBUG))
+            return None
+        if config.store != self.config.store:  # the daemon holds the old store's lock
+            log.warning("store: still %s; restart ctwatch run to use %s", self.config.store,
+                        config.store)
+            config = replace(config, store=self.config.store)
+        changed = config.schedule != self.config.schedule
+        self.config, self.setup = config, setup
+        log.info("configuration reloaded: %d trials, %d channels", len(setup.trials),
+                 len(setup.channels))
+        return plan if changed else None
 
 
 def _scheduled_check(setup: watch.Watch, config: Config, db: Store, daemon: Daemon) -> None:
@@ -222,8 +299,9 @@ def _scheduled_check(setup: watch.Watch, config: Config, db: Store, daemon: Daem
         watch.tell(report)
     except StoreBusy as error:
         log.warning("%s; this check is skipped", error)
-    except CtwatchError as error:
-        log.error("%s", error)
+    except Exception as error:  # a bug must not end the daemon; its traceback only at -v
+        log.error("check failed: %s", describe(error),
+                  exc_info=log.isEnabledFor(logging.DEBUG))
 
 
 def next_run(db: Store) -> str | None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -38,17 +41,63 @@ def configure(watcher: Watcher, **settings: object) -> None:
     path.write_text(yaml.safe_dump(config))
 
 
+DEADLINE_S = 60  # generous: under load a check can take long; a pass never waits for it
+
+
 @contextmanager
 def started(watcher: Watcher, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`ctwatch ARGS` running in the background; killed at the end if still alive."""
-    process = subprocess.Popen([sys.executable, "-m", "ctwatch", *args], cwd=watcher.folder,
-                               env=watcher.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    """`ctwatch ARGS` running in the background, its stderr in a file (see ``log_of``) that
+    a test can read while it runs; killed at the end if still alive."""
+    with open(watcher.folder / "daemon.stderr", "wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "ctwatch", *args], cwd=watcher.folder,
+                                   env=watcher.env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         yield process
     finally:
         if process.poll() is None:
             process.kill()
-        process.communicate(timeout=10)
+        process.wait(timeout=10)
+
+
+def log_of(watcher: Watcher) -> str:
+    """What the daemon of ``started`` has written on stderr so far."""
+    return (watcher.folder / "daemon.stderr").read_text(errors="replace")
+
+
+def logged(watcher: Watcher, text: str, times: int = 1) -> Callable[[], bool]:
+    """A condition: the daemon has logged ``text`` (at least ``times`` times)."""
+    return lambda: log_of(watcher).count(text) >= times
+
+
+@dataclass
+class Gate:
+    """Requests held at the local registry until ``release`` is set: a check that lasts
+    exactly as long as a test needs, however slow the machine."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+@contextmanager
+def holding(monkeypatch: pytest.MonkeyPatch, faults: Faults, route: str,
+            only: str | None = None) -> Iterator[Gate]:
+    """Hold the first request of ``route`` (for trial ``only``) until the gate is released."""
+    gate, lock, take = Gate(), threading.Lock(), faults.take
+
+    def held(asked: str, nct_id: str | None) -> object:
+        with lock:
+            first = asked == route and only in (None, nct_id) and not gate.arrived.is_set()
+            if first:
+                gate.arrived.set()
+        if first:
+            gate.release.wait(DEADLINE_S)
+        return take(asked, nct_id)
+
+    monkeypatch.setattr(faults, "take", held)
+    try:
+        yield gate
+    finally:
+        gate.release.set()  # the registry's threads end before the server closes
 
 
 def query(watcher: Watcher, sql: str) -> list[tuple[object, ...]]:
@@ -80,29 +129,31 @@ def wait_for(condition: object, seconds: float) -> bool:
 def test_run_checks_on_schedule_alone_and_stops_on_sigterm(watcher: Watcher) -> None:
     configure(watcher, schedule={"every": "1s"})
     with started(watcher, "run") as daemon:
-        time.sleep(6)
-        assert count(watcher, "runs", "finished_at is not null") >= 3
+        assert wait_for(lambda: count(watcher, "runs", "finished_at is not null") >= 3,
+                        DEADLINE_S)
 
-        second = watcher.run("run", timeout=20)
+        second = watcher.run("run", timeout=DEADLINE_S)
         assert second.code == 4
         [line] = second.stderr.splitlines()
         assert "another ctwatch run daemon already uses it" in line
 
         daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=10) == 0
+        assert daemon.wait(timeout=DEADLINE_S) == 0
 
 
-def test_sigterm_during_a_long_check_leaves_a_consistent_store(watcher: Watcher,
-                                                                 faults: Faults) -> None:
-    configure(watcher, schedule={"every": "1h"}, api={"page_size": 1})  # one request a trial
-    faults.add("study", "slow", only=OTHER, delay_s=3)
-    with started(watcher, "run", "--now") as daemon:
-        assert wait_for(lambda: count(watcher, "snapshots") == 1, 20)
+def test_sigterm_during_a_long_check_leaves_a_consistent_store(
+        watcher: Watcher, faults: Faults, monkeypatch: pytest.MonkeyPatch) -> None:
+    configure(watcher, schedule={"every": "1h"},  # one request a trial, waited for
+              api={"page_size": 1, "timeout_s": DEADLINE_S, "deadline_s": DEADLINE_S})
+    with holding(monkeypatch, faults, "study", only=OTHER) as gate, \
+            started(watcher, "run", "--now") as daemon:
+        assert gate.arrived.wait(DEADLINE_S)
+        assert wait_for(lambda: count(watcher, "snapshots") == 1, DEADLINE_S)
         daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=10) == 0
-        assert daemon.stderr is not None
-        stderr = daemon.stderr.read().decode()
-    assert "Traceback" not in stderr
+        assert wait_for(logged(watcher, "SIGTERM received"), DEADLINE_S)
+        gate.release.set()  # the second trial's record arrives after SIGTERM
+        assert daemon.wait(timeout=DEADLINE_S) == 0
+    assert "Traceback" not in log_of(watcher)
     assert query(watcher, "pragma integrity_check") == [("ok",)]
     assert query(watcher, "select status from runs") == [("interrupted",)]
 
@@ -113,18 +164,34 @@ def test_sigterm_during_a_long_check_leaves_a_consistent_store(watcher: Watcher,
     assert count(watcher, "snapshots") == 2
 
 
-def test_a_cron_check_waits_or_is_refused_while_the_daemon_checks(watcher: Watcher,
-                                                                   faults: Faults) -> None:
-    configure(watcher, schedule={"every": "1h"}, api={"timeout_s": 10})
-    faults.add("list", "slow", delay_s=3, times=1)  # the daemon's check takes 3 s
-    with started(watcher, "run", "--now") as daemon:
-        assert wait_for(lambda: count(watcher, "runs", "finished_at is null") == 1, 10)
+def waits_for_a_lock(pid: int) -> bool:
+    """Whether process ``pid`` is blocked on a file lock (Linux's /proc/locks lists waiters
+    as "N: -> FLOCK ... PID ...")."""
+    waiting = [line.split() for line in Path("/proc/locks").read_text().splitlines()
+               if " -> " in line]
+    return any(fields[5] == str(pid) for fields in waiting if len(fields) > 5)
+
+
+def test_a_cron_check_waits_or_is_refused_while_the_daemon_checks(
+        watcher: Watcher, faults: Faults, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not os.path.exists("/proc/locks"):
+        pytest.skip("needs Linux's /proc/locks to see a process wait for the store's lock")
+    configure(watcher, schedule={"every": "1h"},
+              api={"timeout_s": DEADLINE_S, "deadline_s": DEADLINE_S})
+    with holding(monkeypatch, faults, "list") as gate, \
+            started(watcher, "run", "--now") as daemon:
+        assert gate.arrived.wait(DEADLINE_S)  # the daemon's check is under way
         refused = watcher.check()
         assert refused.code == 4 and "--wait" in refused.stderr
-        waited = watcher.check("--wait")
-        assert waited.code == 0, waited.stderr
+        waiting = subprocess.Popen([sys.executable, "-m", "ctwatch", "check", "--wait"],
+                                   cwd=watcher.folder, env=watcher.env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert wait_for(lambda: waits_for_a_lock(waiting.pid), DEADLINE_S)
+        gate.release.set()
+        _, stderr = waiting.communicate(timeout=DEADLINE_S)
+        assert waiting.returncode == 0, stderr.decode()
         daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=10) == 0
+        assert daemon.wait(timeout=DEADLINE_S) == 0
 
 
 def test_status_shows_a_failing_trial_and_a_pending_alert(watcher: Watcher,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 
 import pytest
 import yaml
 
+from ctwatch import logs
 from ctwatch.replay import Registry
 from tests.conftest import Watcher, two_trials
 
@@ -42,3 +45,61 @@ def test_a_webhook_token_never_reaches_the_logs(watcher: Watcher, fmt: str) -> N
 def test_quiet_keeps_errors_only(watcher: Watcher) -> None:
     run = watcher.run("-q", "check")
     assert run.code == 0 and run.stderr == ""
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """logs.setup changes process-wide loggers: put them back for the tests that follow."""
+    loggers = [logging.getLogger(name) for name in (logs.LOGGER, logs.SCHEDULER_LOGGER)]
+    saved = [(logger.handlers[:], logger.propagate, logger.level) for logger in loggers]
+    yield
+    for logger, (handlers, propagate, level) in zip(loggers, saved, strict=True):
+        logger.handlers[:], logger.propagate = handlers, propagate
+        logger.setLevel(level)
+
+
+def log_a_failure(logger: logging.Logger, *, with_traceback: bool) -> None:
+    try:
+        raise RuntimeError(f"boom at {TOKEN}")
+    except RuntimeError:
+        logger.error("check failed", exc_info=with_traceback)
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_traceback_stays_inside_its_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.secret(TOKEN)
+    logs.setup(1, "json")
+    log_a_failure(logging.getLogger("ctwatch.schedule"), with_traceback=True)
+    log_a_failure(logging.getLogger("ctwatch.schedule"), with_traceback=False)
+    with_tb, without = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert with_tb["level"] == "error" and with_tb["message"] == "check failed"
+    assert with_tb["traceback"].startswith("Traceback (most recent call last):")
+    assert with_tb["traceback"].endswith("RuntimeError: boom at ***")
+    assert "traceback" not in without
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_text_traceback_only_when_one_is_logged(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.secret(TOKEN)
+    logs.setup(1, "text")
+    log_a_failure(logging.getLogger("ctwatch.schedule"), with_traceback=False)
+    assert capsys.readouterr().err == "ctwatch: error: check failed\n"
+    log_a_failure(logging.getLogger("ctwatch.schedule"), with_traceback=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[:2] == ["ctwatch: error: check failed", "Traceback (most recent call last):"]
+    assert lines[-1] == "RuntimeError: boom at ***"
+
+
+@pytest.mark.parametrize(("verbosity", "shown"), [
+    (-1, ["warning"]), (0, ["warning"]), (1, ["debug", "info", "warning"]),
+])
+@pytest.mark.usefixtures("restored_logging")
+def test_the_schedulers_messages_go_through_ctwatchs_json(
+        capsys: pytest.CaptureFixture[str], verbosity: int, shown: list[str]) -> None:
+    logs.setup(verbosity, "json")
+    scheduler = logging.getLogger("apscheduler.scheduler")
+    for level in (logging.DEBUG, logging.INFO, logging.WARNING):
+        scheduler.log(level, "Job %s was missed", "check")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["level"] for line in lines] == shown
+    assert {line["logger"] for line in lines} == {"apscheduler.scheduler"}

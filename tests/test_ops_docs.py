@@ -1,4 +1,5 @@
-"""The crontab and systemd unit in docs/ run real ctwatch commands with real options."""
+"""The crontab and systemd unit in docs/ run real ctwatch commands with real options, and git
+ignores the files a store leaves next to it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ctwatch.cli import main
+from ctwatch.cli import EXIT_BUSY, EXIT_FAILED, EXIT_USAGE, main
 from ctwatch.schedule import cron_trigger
 from tests.helpers import ROOT
 
@@ -69,6 +70,39 @@ def test_the_systemd_unit_restarts_and_stops_cleanly() -> None:
     assert service["KillSignal"] == "SIGTERM"
     args = shlex.split(service["ExecStart"])
     assert command_of(args[1:]) == "run"
+
+
+def test_the_unit_does_not_restart_what_a_restart_cannot_fix() -> None:
+    """A bad config.yaml (exit 2) or a second daemon on the store (exit 4) waits for a person
+    instead of failing again every RestartSec."""
+    prevented = set(unit()["Service"]["RestartPreventExitStatus"].split())
+    assert {str(EXIT_USAGE), str(EXIT_BUSY)} <= prevented
+    assert str(EXIT_FAILED) not in prevented  # a failed store or registry may come back
+
+
+def test_systemctl_reload_sends_sighup_to_the_daemon() -> None:
+    reload = shlex.split(unit()["Service"]["ExecReload"])
+    assert Path(reload[0]).name == "kill"
+    assert reload[1:] == ["-HUP", "$MAINPID"]
+
+
+@pytest.mark.parametrize("name", ["ctwatch.db.lock", "ctwatch.db.daemon.lock", "ctwatch.db-wal",
+                                  "ctwatch.db-shm", "ctwatch.db-journal", "data/ctwatch.db.lock"])
+def test_git_ignores_the_store_and_its_side_files(name: str) -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    # --no-index: the patterns alone decide, whatever the index holds; nothing is written
+    ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "--no-index", "-q", name],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert ignored.returncode == 0, (name, ignored.stderr)
+
+
+def test_git_still_sees_other_lock_files() -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    seen = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "--no-index", "-q", "uv.lock"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert seen.returncode == 1, seen.stderr  # a package manager's lock file is committed
 
 
 def test_systemd_analyze_accepts_the_unit(tmp_path: Path) -> None:

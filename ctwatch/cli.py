@@ -28,6 +28,7 @@ from ctwatch import (
     demo,
     logs,
     model,
+    outbox,
     schedule,
     sources,
     timeline,
@@ -35,7 +36,7 @@ from ctwatch import (
     watch,
 )
 from ctwatch.config import Config, load_config
-from ctwatch.errors import ConfigError, CtwatchError, FetchError, StoreBusy
+from ctwatch.errors import ConfigError, CtwatchError, FetchError, StoreBusy, describe
 from ctwatch.fetch import Client, Result, save_raw
 from ctwatch.model import Trial, parse_nct_id
 from ctwatch.notify import feed as atom_feed
@@ -73,6 +74,10 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_BUSY)
         except CtwatchError as error:
             fail(error)
+            sys.exit(EXIT_FAILED)
+        except Exception as error:  # a bug: still one line, the traceback only at -v
+            log.error("%s (a bug in ctwatch; -v shows where)", describe(error),
+                      exc_info=log.isEnabledFor(logging.DEBUG))
             sys.exit(EXIT_FAILED)
 
     return wrapper
@@ -155,6 +160,7 @@ def is_nct(value: str) -> bool:
 
 
 @main.command()
+@handle_errors
 def schema() -> None:
     """Print the JSON Schema of the normalized trial."""
     click.echo(json.dumps(model.schema(), indent=2, ensure_ascii=False))
@@ -199,11 +205,22 @@ def fetch(ctx: click.Context, nct_ids: tuple[str, ...], out: Path | None) -> Non
             elif len(ids) == 1:
                 click.echo(result.raw.rstrip(b"\r\n"))
             else:
-                click.echo(json.dumps(result.data, ensure_ascii=False, separators=(",", ":")))
+                click.echo(json_line(result.data))
     for failure in failures:
         fail(failure)
     if failures:
         sys.exit(EXIT_FAILED)
+
+
+def json_line(data: Any) -> str:
+    """Compact JSON on one line, in UTF-8 unless the record holds a lone surrogate escape,
+    which only an ASCII escape can carry."""
+    line = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    try:
+        line.encode()
+    except UnicodeEncodeError:
+        return json.dumps(data, separators=(",", ":"))
+    return line
 
 
 @main.command()
@@ -223,7 +240,7 @@ def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool) -> None:
             schedule.stop_signals(stop.set):
         report = watch.check(setup, client, db, force=force, stop=stop.is_set)
     watch.tell(report)
-    if report.failures or report.undelivered:
+    if report.status in ("failed", "partial"):
         sys.exit(EXIT_FAILED)
     if exit_code and report.change_sets:
         sys.exit(EXIT_CHANGES)
@@ -289,8 +306,9 @@ def diff(ctx: click.Context, records: tuple[str, ...], old_ref: str | None,
 
     OLD and NEW are saved records of any format ctwatch parses (API v2 JSON, legacy XML, a
     classic study page or its text), e.g. a 2019 archive against today's record.
-    REF is latest, previous, a snapshot id (see ctwatch history), vN (registry version N) or
-    a date (the newest snapshot on or before it). Without --from/--to: the latest change.
+    REF is latest, previous, a snapshot id (see ctwatch history), vN (the snapshot carrying
+    registry version N) or a date YYYY[-MM[-DD]] (the newest snapshot on or before it).
+    Without --from/--to: the latest change.
     """
     config = config_from(ctx)
     rules = Rules.from_config(config.rules)
@@ -340,8 +358,9 @@ def demo_command(keep: Path | None) -> None:
 @click.pass_context
 @handle_errors
 def run(ctx: click.Context, now: bool) -> None:
-    """Scheduler daemon: check on config.yaml's schedule until SIGTERM or SIGINT."""
-    schedule.serve(config_from(ctx), now=now)
+    """Scheduler daemon: check on config.yaml's schedule until SIGTERM or SIGINT; SIGHUP
+    re-reads config.yaml."""
+    schedule.serve(config_from(ctx), now=now, reload=lambda: config_from(ctx))
 
 
 @main.command()
@@ -365,18 +384,23 @@ def status(ctx: click.Context, fmt: str) -> None:
 
 @main.command("notify")
 @click.option("--retry", is_flag=True, help="Deliver the pending alerts now.")
+@click.option("--drop", metavar="CHANNEL",
+              help="Give up the pending alerts of a channel no longer in the configuration.")
 @click.option("--wait", is_flag=True, help="Wait for a run in progress instead of exiting 4.")
 @click.pass_context
 @handle_errors
-def notify_command(ctx: click.Context, retry: bool, wait: bool) -> None:
+def notify_command(ctx: click.Context, retry: bool, drop: str | None, wait: bool) -> None:
     """List the alerts waiting in the outbox; with --retry, deliver them now.
 
     Alerts a failed delivery left pending are also retried by every check."""
     config = config_from(ctx)
     channels = watch.from_config(config).channels
     with Store(config.store) as db, db.lock(wait=wait):
+        if drop is not None:
+            log.info("dropped %d alerts of %s", outbox.drop_alerts(db, drop, channels), drop)
+            return
         before = len(db.pending_alerts())
-        failed = watch.deliver_pending(db, channels) if retry else []
+        failed = outbox.deliver_pending(db, channels) if retry else []
         pending = db.pending_alerts()
     if not retry:
         configured = {channel.name for channel in channels}
@@ -395,7 +419,9 @@ def alert_line(alert: Any, configured: bool) -> str:
     change_set = alert.change_set
     return (f"{alert.channel}\t{change_set.nct_id}\tchange set {change_set.id}\t"
             f"{change_set.top_severity}\tattempts {alert.attempts}"
-            + ("" if configured else "\t(channel no longer configured)")
+            + ("" if configured else "\t(channel no longer configured: notify --drop "
+                                     f"{alert.channel})")
+            + ("\t(maybe sent: a run stopped while sending it)" if alert.maybe_sent else "")
             + (f"\tlast error: {alert.last_error}" if alert.last_error else ""))
 
 
@@ -480,6 +506,7 @@ def config_group() -> None:
 
 @config_group.command("check")
 @click.pass_context
+@handle_errors
 def config_check(ctx: click.Context) -> None:
     """Check config.yaml: one line per problem, naming the key; exit 2 if there is any."""
     path = ctx.find_root().params["config_path"]

@@ -174,7 +174,7 @@ def replay(script: Script, store_path: Path, out: TextIO) -> Tally:
             out.write(outcome(report, watch.channels, first=first))
             tally.versions += 1
             tally.change_sets += len(report.change_sets)
-            tally.failed |= bool(report.failures or report.undelivered)
+            tally.failed |= report.status in ("failed", "partial")
         tally.snapshots = len(db.snapshots(script.nct_id))
         tally.requests = sum(server.counts.values())
     return tally
@@ -192,6 +192,7 @@ def local_client(base_url: str) -> Iterator[Client]:
 def outcome(report: RunReport, channels: Sequence[Channel], *, first: bool) -> str:
     """Lines for what a check did besides the alerts it printed: why there was none, failures."""
     lines = [f"  check failed: {failure.error}" for failure in report.failures]
+    lines += [f"  check failed: {report.error}"] if report.error else []
     lines += [f"  alert not delivered on {name}: {error}" for name, error in report.undelivered]
     for change_set in report.change_sets:
         if not any(channel.accepts(change_set.top_severity) for channel in channels):

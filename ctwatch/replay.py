@@ -99,6 +99,12 @@ class Registry:
                 self._aliases[canonical_id(alias) or alias] = nct_id
         return nct_id
 
+    def publish_raw(self, nct_id: str, raw: bytes) -> None:
+        """Serve these exact bytes as a study's record, even bytes that are not a valid record:
+        the real registry has served malformed records."""
+        with self._lock:
+            self._records[nct_id] = raw
+
     def add_version(self, nct_id: str, version: Version) -> int:
         """Append a version to a study's history; its version number (0 = first)."""
         with self._lock:

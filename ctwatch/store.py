@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ctwatch.errors import StoreBusy, StoreError
 from ctwatch.model import Change, ChangeSet, Snapshot, Trial
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -72,6 +72,11 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("delivered_at", sa.String(32)),
+    # A claimed alert is being sent (status "sending"): the message's identity, shared by the
+    # alerts sent together, so that one found claimed after a crash is sent again as the same
+    # message (same Message-ID, same Idempotency-Key) and a receiver can drop the repeat.
+    sa.Column("claim", sa.String(64)),
+    sa.Column("claimed_at", sa.String(32)),
     sa.UniqueConstraint("change_set", "channel"),
 )
 runs = sa.Table(
@@ -134,6 +139,12 @@ class Alert:
     attempts: int
     change_set: ChangeSet
     last_error: str | None = None
+    claim: str | None = None  # set while "sending": the identity of the message it went in
+
+    @property
+    def maybe_sent(self) -> bool:
+        """Claimed but never confirmed: a run died while sending it."""
+        return self.claim is not None
 
 
 class Store:
@@ -286,13 +297,19 @@ class Store:
             return [_change_set(conn, ident) for ident in conn.execute(query).scalars()]
 
     def pending_alerts(self) -> list[Alert]:
-        """Alerts not yet delivered, oldest first."""
+        """Alerts not yet delivered (pending, or claimed by a run that died), oldest first."""
         with self.transaction() as conn:
-            rows = conn.execute(sa.select(outbox).where(outbox.c.status == "pending")
+            rows = conn.execute(sa.select(outbox).where(outbox.c.status.in_(_UNDELIVERED))
                                 .order_by(outbox.c.id)).all()
             return [Alert(row.id, row.channel, row.attempts, _change_set(conn, row.change_set),
-                          row.last_error)
+                          row.last_error, row.claim if row.status == "sending" else None)
                     for row in rows]
+
+    def claim(self, alert_ids: Sequence[int], identity: str) -> None:
+        """Mark alerts as being sent in the message ``identity``, before it is sent."""
+        with self.transaction() as conn:
+            conn.execute(outbox.update().where(outbox.c.id.in_(list(alert_ids))).values(
+                status="sending", claim=identity, claimed_at=now()))
 
     def delivered(self, alert_ids: int | Sequence[int]) -> None:
         """Mark alerts delivered (all of a digest at once): they are never sent again."""
@@ -307,7 +324,16 @@ class Store:
         ids = [alert_ids] if isinstance(alert_ids, int) else list(alert_ids)
         with self.transaction() as conn:
             conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(
+                status="pending", claim=None, claimed_at=None,
                 attempts=outbox.c.attempts + 1, last_error=error))
+
+    def drop_alerts(self, channel: str) -> int:
+        """Give up the undelivered alerts of a channel (one removed from the config); they
+        stay in the outbox as "dropped". Returns how many."""
+        with self.transaction() as conn:
+            return conn.execute(outbox.update().where(
+                outbox.c.channel == channel, outbox.c.status.in_(_UNDELIVERED)).values(
+                status="dropped", claim=None, claimed_at=None)).rowcount
 
     # -- settings shared between processes --------------------------------------------------
 
@@ -324,22 +350,28 @@ class Store:
     # -- runs and per-trial state -----------------------------------------------------------
 
     def start_run(self) -> int:
+        """Record a run starting. The caller holds the run lock, so a run still "running"
+        died (SIGKILL, power loss): it is marked "aborted"."""
         with self.transaction() as conn:
+            conn.execute(runs.update().where(runs.c.status == "running")
+                         .values(status="aborted"))
             return conn.execute(runs.insert().values(started_at=now(), status="running",
                                                      counts="{}")).inserted_primary_key[0]
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int],
                    data_timestamp: str | None) -> None:
+        """Record how a run ended. ``data_timestamp`` is the registry data it checked
+        completely, or None when some trial was not."""
         with self.transaction() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(
                 finished_at=now(), status=status, counts=json.dumps(counts),
                 data_timestamp=data_timestamp))
 
-    def last_run(self, status: str | None = None) -> dict[str, Any] | None:
-        """The newest run record (with that status), as a dict."""
+    def last_run(self, *, before: int | None = None) -> dict[str, Any] | None:
+        """The newest run record (older than run ``before``), as a dict."""
         query = sa.select(runs).order_by(runs.c.id.desc()).limit(1)
-        if status:
-            query = query.where(runs.c.status == status)
+        if before is not None:
+            query = query.where(runs.c.id < before)
         with self.transaction() as conn:
             row = conn.execute(query).first()
         if row is None:
@@ -388,19 +420,26 @@ def _migrate(conn: Connection) -> None:
     if version > SCHEMA_VERSION:
         raise StoreError(f"store schema version {version} is newer than this ctwatch "
                          f"understands ({SCHEMA_VERSION}); upgrade ctwatch")
+    if version == 0:
+        metadata.create_all(conn)  # a new store is created at the current version
+        version = SCHEMA_VERSION
     for step in range(version + 1, SCHEMA_VERSION + 1):
         MIGRATIONS[step](conn)
-    if version != SCHEMA_VERSION:
+    if found != str(SCHEMA_VERSION):
         conn.execute(meta.delete().where(meta.c.key == "schema_version"))
         conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
 
 
-def _create_v1(conn: Connection) -> None:
-    metadata.create_all(conn)
+def _v2_outbox_claims(conn: Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN claim VARCHAR(64)"))
+    conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN claimed_at VARCHAR(32)"))
 
 
-#: schema version → the step that brings version - 1 to it
-MIGRATIONS = {1: _create_v1}
+#: schema version → the step that brings a store of version - 1 to it
+MIGRATIONS = {2: _v2_outbox_claims}
+
+#: outbox states of an alert still owed to its channel
+_UNDELIVERED = ("pending", "sending")
 
 
 def _reason(error: SQLAlchemyError) -> str:

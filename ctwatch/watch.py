@@ -14,11 +14,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ctwatch import notify, sources, store, timeline
+from ctwatch import notify, outbox, sources, store, timeline
 from ctwatch.config import DEFAULT_MAX_FAILURES, Config
 from ctwatch.diff import diff
-from ctwatch.errors import ConfigError, CtwatchError, FetchError, NotifyError, ParseError
-from ctwatch.fetch import Client, Fetched
+from ctwatch.errors import ConfigError, CtwatchError, FetchError, ParseError, describe
+from ctwatch.fetch import Client, Fetched, failure_key
 from ctwatch.model import Change, ChangeSet, Snapshot, Trial, top_severity
 from ctwatch.notify.channels import Channel
 from ctwatch.rules import Rules
@@ -32,9 +32,10 @@ class Failure:
     """A trial whose check failed this run."""
 
     nct_id: str
-    error: str
+    error: str  # the line a person reads, naming the trial
     consecutive: int
     notice: bool  # reached max_failures this run: worth telling a person
+    reason: str = ""  # the same for every trial that failed the same way (one failed request)
 
 
 @dataclass(slots=True)
@@ -43,21 +44,29 @@ class RunReport:
 
     run_id: int
     data_timestamp: str | None = None
-    skipped: bool = False  # the registry's data had not changed since the last good run
+    skipped: bool = False  # the registry's data had not changed since the last complete run
     checked: int = 0
     new_snapshots: int = 0
     change_sets: list[ChangeSet] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     undelivered: list[tuple[str, str]] = field(default_factory=list)  # (channel, error)
     interrupted: bool = False  # stopped by a signal before every trial was checked
+    error: str | None = None  # the run itself failed (not one trial): why
 
     @property
     def status(self) -> str:
+        if self.error is not None:
+            return "failed"
         if self.interrupted:
             return "interrupted"
         if self.failures or self.undelivered:
             return "partial"
         return "skipped" if self.skipped else "ok"
+
+    @property
+    def complete(self) -> bool:
+        """Every watched trial was fetched, parsed, diffed and stored."""
+        return self.error is None and not self.interrupted and not self.failures
 
     def counts(self) -> dict[str, int]:
         return {"checked": self.checked, "new_snapshots": self.new_snapshots,
@@ -109,36 +118,68 @@ def check(watch: Watch, client: Client, db: Store, *, force: bool = False,
           stop: Callable[[], bool] = lambda: False) -> RunReport:
     """One pass over the watched trials. The caller holds the store's lock.
 
+    The run records the registry's data timestamp as checked only when every trial was
+    checked; after a run that failed, was stopped or left a trial unchecked, the next run
+    checks everything again. One trial's failure, expected or not, is that trial's alone.
     ``stop`` is asked before each trial: once it says yes (SIGTERM), the trial in hand has been
-    stored whole and the run ends there; the next run checks everything again."""
+    stored whole and the run ends there."""
     report = RunReport(run_id=db.start_run())
     try:
         report.data_timestamp = _data_timestamp(client)
-        if not force and _unchanged_upstream(watch, db, report.data_timestamp):
+        if not force and _unchanged_upstream(watch, db, report):
             report.skipped = True
         else:
             _check_all(watch, client, db, report, stop)
         if not report.interrupted:
-            report.undelivered = deliver_pending(db, watch.channels)
+            report.undelivered = outbox.deliver_pending(db, watch.channels)
+    except Exception as error:  # outside any one trial: the run failed, the next redoes it
+        log.debug("the run failed", exc_info=True)
+        report.error = describe(error)
+    except BaseException:
+        report.error = "stopped abruptly"
+        raise
     finally:
-        complete = not (report.failures or report.interrupted)
         db.finish_run(report.run_id, report.status, report.counts(),
-                      report.data_timestamp if complete else None)
+                      report.data_timestamp if report.complete else None)
     return report
 
 
 def tell(report: RunReport) -> None:
-    """A run's outcome in the log: every failure, then a one-line summary."""
-    for failure in report.failures:
-        log.error("%s", failure.error)
-        if failure.notice:
-            log.warning("%s has failed %d checks in a row", failure.nct_id, failure.consecutive)
+    """A run's outcome in the log: one line per failure (trials that failed the same way
+    share it), one notice for those failing too often, then a one-line summary."""
+    for reason, failures in _grouped(report.failures):
+        if len(failures) == 1:
+            log.error("%s", failures[0].error)
+        else:
+            log.error("%s (%d trials: %s)", reason, len(failures), _some(failures))
+    noticed = [failure for failure in report.failures if failure.notice]
+    if noticed:
+        count = noticed[0].consecutive
+        log.warning("%d trial%s failed %d checks in a row: %s (see ctwatch status)",
+                    len(noticed), " has" if len(noticed) == 1 else "s have", count,
+                    _some(noticed))
     for channel, error in report.undelivered:
         log.error("alert not delivered on %s (kept for the next run): %s", channel, error)
+    if report.error is not None:
+        log.error("the check failed: %s; the next run checks every trial again", report.error)
     log.info("%s", summary(report))
 
 
+def _grouped(failures: Sequence[Failure]) -> list[tuple[str, list[Failure]]]:
+    groups: dict[str, list[Failure]] = {}
+    for failure in failures:
+        groups.setdefault(failure.reason or failure.error, []).append(failure)
+    return list(groups.items())
+
+
+def _some(failures: Sequence[Failure], shown: int = 5) -> str:
+    ids = ", ".join(failure.nct_id for failure in failures[:shown])
+    return ids + (f" and {len(failures) - shown} more" if len(failures) > shown else "")
+
+
 def summary(report: RunReport) -> str:
+    if report.error is not None:
+        return f"the check failed after {report.checked} trials"
     if report.interrupted:
         return f"stopped after {report.checked} trials; the next run checks them all again"
     if report.skipped:
@@ -152,15 +193,17 @@ def summary(report: RunReport) -> str:
 def _data_timestamp(client: Client) -> str | None:
     try:
         return client.data_timestamp()
-    except FetchError:
-        return None  # cannot tell whether anything changed: check everything
+    except FetchError as error:
+        log.debug("no data timestamp, so every trial is checked: %s", error)
+        return None
 
 
-def _unchanged_upstream(watch: Watch, db: Store, stamp: str | None) -> bool:
-    if stamp is None:
+def _unchanged_upstream(watch: Watch, db: Store, report: RunReport) -> bool:
+    """Whether the run before this one checked every trial against this very data."""
+    if report.data_timestamp is None:
         return False
-    last = db.last_run(status="ok")
-    if last is None or last["data_timestamp"] != stamp:
+    last = db.last_run(before=report.run_id)
+    if last is None or last["data_timestamp"] != report.data_timestamp:
         return False
     return set(watch.trials) <= set(db.trial_ids())
 
@@ -173,22 +216,38 @@ def _check_all(watch: Watch, client: Client, db: Store, report: RunReport,
             return
         report.checked += 1
         if isinstance(result, FetchError):
-            _failed(watch, db, report, result.nct_id or "?", result)
+            _failed(watch, db, report, result.nct_id or "?", str(result), failure_key(result))
             continue
         try:
             saved = _check_one(watch, client, db, result)
-        except ParseError as error:
-            _failed(watch, db, report, result.nct_id, error)
+        except Exception as error:  # a bad record is data: it fails its own trial only
+            log.debug("%s: check failed", result.nct_id, exc_info=True)
+            _failed(watch, db, report, result.nct_id, _trial_error(result.nct_id, error))
             continue
         report.new_snapshots += saved.snapshot_id is not None
         if saved.change_set:
             report.change_sets.append(saved.change_set)
 
 
-def _failed(watch: Watch, db: Store, report: RunReport, nct_id: str, error: CtwatchError) -> None:
-    consecutive = db.record_failure(nct_id, str(error))
-    report.failures.append(Failure(nct_id, str(error), consecutive,
-                                   consecutive == watch.max_failures))
+def _trial_error(nct_id: str, error: Exception) -> str:
+    line = describe(error)
+    if isinstance(error, CtwatchError) and nct_id in line:
+        return line
+    return f"{nct_id}: {line}"
+
+
+def _failed(watch: Watch, db: Store, report: RunReport, nct_id: str, error: str,
+            reason: str = "") -> None:
+    """Record a trial's failed check (a store that cannot record even that fails the run)."""
+    consecutive = db.record_failure(nct_id, error)
+    report.failures.append(Failure(nct_id, error, consecutive,
+                                   consecutive == watch.max_failures,
+                                   reason or _without(nct_id, error)))
+
+
+def _without(nct_id: str, error: str) -> str:
+    """A trial's error line without its id, so that trials failing alike share one line."""
+    return error.replace(nct_id, "").strip(": ") if nct_id in error else error
 
 
 def _check_one(watch: Watch, client: Client, db: Store, fetched: Fetched) -> store.Saved:
@@ -301,37 +360,6 @@ def _iso(fetched: Fetched) -> str:
     return fetched.fetched_at.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def deliver_pending(db: Store, channels: Sequence[Channel]) -> list[tuple[str, str]]:
-    """Send every pending alert whose channel is configured, oldest first; a digest channel
-    gets them all in one message. A failed delivery stays pending with its error, and stops
-    that channel for this run (so its alerts never arrive out of order); returns one
-    (channel, error) per channel that failed."""
-    queues: dict[str, list[store.Alert]] = {channel.name: [] for channel in channels}
-    for alert in db.pending_alerts():
-        if alert.channel in queues:
-            queues[alert.channel].append(alert)
-    failed = []
-    for channel in channels:
-        error = _deliver_queue(db, channel, queues[channel.name])
-        if error:
-            failed.append((channel.name, error))
-    return failed
-
-
-def _deliver_queue(db: Store, channel: Channel, alerts: list[store.Alert]) -> str | None:
-    batches = [alerts] if channel.digest and alerts else [[alert] for alert in alerts]
-    for sent, batch in enumerate(batches):
-        ids = [alert.id for alert in batch]
-        try:
-            channel.send([alert.change_set for alert in batch])
-        except NotifyError as error:
-            db.delivery_failed(ids, str(error))
-            left = sum(len(rest) for rest in batches[sent:])
-            return f"{error} ({left} alert{'s' if left != 1 else ''} pending)"
-        db.delivered(ids)
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class Backfilled:
     """What importing a trial's registry history stored."""
@@ -372,15 +400,19 @@ def _store_version(db: Store, fetched: Fetched, registry_date: str, rules: Rules
 
 def status(db: Store, next_run: str | None) -> dict[str, object]:
     """What ``ctwatch status`` shows: the last run, the next one, each trial, pending alerts."""
+    running = db.locked("run")
+    last = db.last_run()
+    if last and last["status"] == "running" and not running:
+        last["status"] = "aborted"  # its process died; the next run marks it so too
     return {
-        "last_run": db.last_run(),
-        "running": db.locked("run"),
+        "last_run": last,
+        "running": running,
         "next_run": next_run,
         "trials": db.trial_states(),
         "pending_alerts": [
             {"id": alert.id, "channel": alert.channel, "nct_id": alert.change_set.nct_id,
              "change_set": alert.change_set.id, "attempts": alert.attempts,
-             "last_error": alert.last_error}
+             "last_error": alert.last_error, "maybe_sent": alert.maybe_sent}
             for alert in db.pending_alerts()
         ],
     }

@@ -164,6 +164,8 @@ class Hook:
     requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)  # one per request; then 200
     url: str = ""
+    received: threading.Event = field(default_factory=threading.Event)  # a body was read
+    hold: threading.Event | None = None  # answer only once this is set (the test releases it)
 
     def bodies(self) -> list[Any]:
         return [json.loads(body) for _, _, body in self.requests]
@@ -175,6 +177,9 @@ def http_endpoint(hook: Hook) -> Iterator[Hook]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             hook.requests.append((self.path, dict(self.headers), body))
+            hook.received.set()
+            if hook.hold is not None:
+                hook.hold.wait(timeout=60)
             status = hook.statuses.pop(0) if hook.statuses else 200
             self.send_response(status)
             self.send_header("Content-Length", "0")

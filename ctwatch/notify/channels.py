@@ -6,6 +6,7 @@ the outbox gives it every pending change set of a run at once, otherwise one at 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -73,6 +74,31 @@ class Channel:
 
     def deliver(self, change_set: ChangeSet) -> None:
         self.send([change_set])
+
+    def identity(self, change_sets: Sequence[ChangeSet]) -> str:
+        """The identity of the message about these change sets on this channel."""
+        return identity(self.name, change_sets)
+
+
+def event_id(change_set: ChangeSet) -> str:
+    """A change set's identity, the same in every channel and on every sending."""
+    key = (f"{change_set.nct_id}:{change_set.from_snapshot}-{change_set.to_snapshot}:"
+           f"{change_set.created_at}")
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def identity(channel: str, change_sets: Sequence[ChangeSet]) -> str:
+    """A message's identity: the same channel and change sets always give the same one, so a
+    message sent again (after a crash between sending it and recording it as sent) carries the
+    same Message-ID or Idempotency-Key and the receiver can drop the repeat."""
+    events = ",".join(sorted(event_id(change_set) for change_set in change_sets))
+    return hashlib.sha256(f"{channel}|{events}".encode()).hexdigest()[:32]
+
+
+def event(change_set: ChangeSet) -> dict[str, Any]:
+    """A change set's JSON object as the file and webhook channels send it: ``event_id``
+    first."""
+    return {"event_id": event_id(change_set), **change_set.to_dict()}
 
 
 # -- configuration helpers --------------------------------------------------------------------
@@ -173,7 +199,7 @@ class FileChannel(Channel):
         return cls(entry.get("name") or f"file:{path}", Path(path))
 
     def send(self, change_sets: Sequence[ChangeSet]) -> None:
-        lines = "".join(json.dumps(change_set.to_dict(), ensure_ascii=False) + "\n"
+        lines = "".join(json.dumps(event(change_set), ensure_ascii=False) + "\n"
                         for change_set in change_sets)
         try:
             with self.path.open("a", encoding="utf-8") as handle:

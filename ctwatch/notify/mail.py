@@ -13,7 +13,6 @@ message sent again after a lost acknowledgement is recognisably the same message
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import smtplib
 import ssl
@@ -111,10 +110,8 @@ class EmailChannel(Channel):
             return client.send_message(message)
 
     def _message_id(self, change_sets: Sequence[ChangeSet]) -> str:
-        ids = ",".join(f"{c.nct_id}:{c.from_snapshot}-{c.to_snapshot}" for c in change_sets)
-        digest = hashlib.sha256(f"{self.name}|{ids}".encode()).hexdigest()[:24]
         domain = self.sender.rpartition("@")[2].strip(">") or "ctwatch.invalid"
-        return f"<ctwatch.{digest}@{domain}>"
+        return f"<ctwatch.{self.identity(change_sets)}@{domain}>"
 
     def _reason(self, error: Exception) -> str:
         if isinstance(error, smtplib.SMTPResponseException):

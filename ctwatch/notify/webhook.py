@@ -4,9 +4,10 @@
       url_env: CTWATCH_WEBHOOK_URL      # or url: https://…
       retries: 2                        # more tries after a connection error, 429 or 5xx
 
-The body is the object the ``file`` channel writes (``ChangeSet.to_dict()``); a digest channel posts
-``{"change_sets": [...], "top_severity": ...}``. The URL may carry a token, so messages name
-only its scheme and host.
+The body is the object the ``file`` channel writes (the change set with its ``event_id``); a
+digest channel posts ``{"change_sets": [...], "top_severity": ...}``. The ``Idempotency-Key``
+header identifies the message: one posted again after a crash carries the same key. The URL may
+carry a token, so messages name only its scheme and host.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import requests
 from ctwatch import __version__
 from ctwatch.errors import ConfigError, NotifyError
 from ctwatch.model import ChangeSet
-from ctwatch.notify.channels import Channel, Context, number, url_option
+from ctwatch.notify.channels import Channel, Context, event, number, url_option
 from ctwatch.notify.present import top
 
 WEBHOOK_TIMEOUT_S = 10
@@ -61,11 +62,12 @@ class WebhookChannel(Channel):
 
     def send(self, change_sets: Sequence[ChangeSet]) -> None:
         body = json.dumps(payload(change_sets, digest=self.digest), ensure_ascii=False).encode()
+        key = self.identity(change_sets)
         problem = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            problem, again = self._post(body)
+            problem, again = self._post(body, key)
             if not problem:
                 return
             if not again:
@@ -79,9 +81,10 @@ class WebhookChannel(Channel):
         port = f":{parts.port}" if parts.port else ""
         return f"{parts.scheme}://{parts.hostname}{port}/…"
 
-    def _post(self, body: bytes) -> tuple[str, bool]:
+    def _post(self, body: bytes, key: str) -> tuple[str, bool]:
         """One try: ("", _) when accepted, else (the problem, whether to try again)."""
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
+                   "Idempotency-Key": key}
         try:
             response = requests.post(self.url, data=body, headers=headers,
                                      timeout=self.timeout_s, allow_redirects=False)
@@ -109,6 +112,6 @@ def _cause(error: BaseException) -> str:
 def payload(change_sets: Sequence[ChangeSet], *, digest: bool = False) -> dict[str, Any]:
     """What is posted: one change set's object, or on a digest channel the run's digest."""
     if not digest and len(change_sets) == 1:
-        return change_sets[0].to_dict()
-    return {"change_sets": [change_set.to_dict() for change_set in change_sets],
+        return event(change_sets[0])
+    return {"change_sets": [event(change_set) for change_set in change_sets],
             "top_severity": top(change_sets)}

@@ -1,0 +1,84 @@
+"""Delivering the alert outbox: each pending alert to its channel, at least once and never as
+an unrecognisable repeat.
+
+Sending and recording "sent" can not be one transaction with an SMTP or HTTP server, so an
+alert is claimed before it is sent and confirmed after. One found claimed (the run died in
+between) may have been sent: it is sent again as the same message — the same identity, hence
+the same Message-ID, Idempotency-Key and event_id — so that the receiver can drop the repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from ctwatch.errors import ConfigError, NotifyError, describe
+from ctwatch.notify.channels import Channel
+from ctwatch.store import Alert, Store
+
+log = logging.getLogger("ctwatch.notify")
+
+
+def deliver_pending(db: Store, channels: Sequence[Channel]) -> list[tuple[str, str]]:
+    """Send every pending alert whose channel is configured, oldest first; a digest channel
+    gets them all in one message. A failed delivery stays pending with its error, and stops
+    that channel for this run (so its alerts never arrive out of order); returns one
+    (channel, error) per channel that failed."""
+    queues: dict[str, list[Alert]] = {channel.name: [] for channel in channels}
+    for alert in db.pending_alerts():
+        if alert.channel in queues:
+            queues[alert.channel].append(alert)
+    failed = []
+    for channel in channels:
+        error = _deliver_queue(db, channel, queues[channel.name])
+        if error:
+            failed.append((channel.name, error))
+    return failed
+
+
+def _deliver_queue(db: Store, channel: Channel, alerts: list[Alert]) -> str | None:
+    batches = _batches(channel, alerts)
+    for sent, batch in enumerate(batches):
+        ids = [alert.id for alert in batch]
+        change_sets = [alert.change_set for alert in batch]
+        if batch[0].maybe_sent:
+            log.info("sending again %d alert(s) on %s that a stopped run may have sent "
+                     "(same identity %s)", len(batch), channel.name, batch[0].claim)
+        else:
+            db.claim(ids, channel.identity(change_sets))
+        try:
+            channel.send(change_sets)
+        except Exception as error:  # a channel's bug must not cost the other channels
+            if not isinstance(error, NotifyError):
+                log.debug("%s: delivery failed", channel.name, exc_info=True)
+            db.delivery_failed(ids, describe(error))
+            left = sum(len(rest) for rest in batches[sent:])
+            return f"{describe(error)} ({left} alert{'s' if left != 1 else ''} pending)"
+        db.delivered(ids)
+    return None
+
+
+def _batches(channel: Channel, alerts: list[Alert]) -> list[list[Alert]]:
+    """The messages to send: first those a stopped run claimed, exactly as they were claimed;
+    then the pending alerts, all in one message on a digest channel."""
+    claimed: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        if alert.claim is not None:
+            claimed.setdefault(alert.claim, []).append(alert)
+    fresh = [alert for alert in alerts if alert.claim is None]
+    batches = list(claimed.values())
+    return batches + ([fresh] if channel.digest and fresh else [[alert] for alert in fresh])
+
+
+def drop_alerts(db: Store, channel: str, configured: Sequence[Channel]) -> int:
+    """Give up the undelivered alerts of a channel that is no longer configured."""
+    if any(c.name == channel for c in configured):
+        raise ConfigError(f"{channel} is still configured under notify:; remove it from the "
+                          "configuration first, or deliver its alerts with notify --retry",
+                          key="--drop")
+    dropped = db.drop_alerts(channel)
+    if not dropped:
+        owed = sorted({alert.channel for alert in db.pending_alerts()})
+        raise ConfigError(f"no pending alerts on a channel named {channel!r} (pending on: "
+                          f"{', '.join(owed) or 'none'})", key="--drop")
+    return dropped

@@ -166,10 +166,16 @@ def schema() -> None:
     click.echo(json.dumps(model.schema(), indent=2, ensure_ascii=False))
 
 
-def config_from(ctx: click.Context) -> Config:
-    """The configuration: ./config.yaml or the defaults, or the --config file, which must exist."""
+def config_from(ctx: click.Context, *, watching: bool = False, daemon: bool = False) -> Config:
+    """The configuration: ./config.yaml or the defaults, or the --config file, which must exist.
+
+    Commands that watch (check, run, notify) first run every check ``config check`` runs, so
+    they refuse exactly what it reports; the others read only what they use."""
     explicit = ctx.find_root().get_parameter_source("config_path") is not ParameterSource.DEFAULT
-    return load_config(ctx.obj["config_path"], required=explicit)
+    path = ctx.obj["config_path"]
+    if watching or daemon:
+        return validate.load(path, required=explicit, daemon=daemon)
+    return load_config(path, required=explicit)
 
 
 def progress(
@@ -233,7 +239,7 @@ def json_line(data: Any) -> str:
 @handle_errors
 def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool) -> None:
     """One monitoring pass over the configured trials (the cron job)."""
-    config = config_from(ctx)
+    config = config_from(ctx, watching=True)
     setup = watch.from_config(config)
     stop = threading.Event()
     with Store(config.store) as db, db.lock(wait=wait), Client(config.api) as client, \
@@ -360,7 +366,8 @@ def demo_command(keep: Path | None) -> None:
 def run(ctx: click.Context, now: bool) -> None:
     """Scheduler daemon: check on config.yaml's schedule until SIGTERM or SIGINT; SIGHUP
     re-reads config.yaml."""
-    schedule.serve(config_from(ctx), now=now, reload=lambda: config_from(ctx))
+    schedule.serve(config_from(ctx, daemon=True), now=now,
+                   reload=lambda: config_from(ctx, daemon=True))
 
 
 @main.command()
@@ -393,7 +400,7 @@ def notify_command(ctx: click.Context, retry: bool, drop: str | None, wait: bool
     """List the alerts waiting in the outbox; with --retry, deliver them now.
 
     Alerts a failed delivery left pending are also retried by every check."""
-    config = config_from(ctx)
+    config = config_from(ctx, watching=True)
     channels = watch.from_config(config).channels
     with Store(config.store) as db, db.lock(wait=wait):
         if drop is not None:

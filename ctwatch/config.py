@@ -1,20 +1,23 @@
-"""Reading and validating ``config.yaml`` (DESIGN.md §10).
+"""Reading ``config.yaml`` (DESIGN.md §10) into a :class:`Config`.
 
 Every problem is a :class:`~ctwatch.errors.ConfigError` naming the key, e.g.
-``api.timeout_s: must be a positive number (got -1)``. Only ``api`` and ``trials`` are checked in
-depth so far; ``schedule``, ``notify`` and ``rules`` are accepted as written and checked by the
-modules that use them.
+``api.timeout_s: must be a positive number (got -1)``. The ``api:`` and ``trials:`` sections are
+read item by item, each item giving its value or its problem: :func:`parse_config` raises the
+first problem, :func:`ctwatch.validate.problems_of` lists them all from the same checks. What
+needs other modules or the machine — channels and their secrets, rules, the schedule, the
+store's folder — is checked in :mod:`ctwatch.validate`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
+from urllib.parse import SplitResult, urlsplit
 
 import yaml
 
@@ -22,11 +25,16 @@ from ctwatch.errors import ConfigError, InvalidNctId
 from ctwatch.fetch import MAX_PAGE_SIZE, ApiSettings
 from ctwatch.model import parse_nct_id
 
+T = TypeVar("T")
+
 DEFAULT_CONFIG_FILE = "config.yaml"
 DEFAULT_STORE = "ctwatch.db"
 DEFAULT_MAX_FAILURES = 3  # consecutive failed checks of a trial before a person is told
 TOP_LEVEL_KEYS = ("store", "api", "trials", "schedule", "notify", "rules", "max_failures")
 TRIAL_KEYS = ("id", "notify", "ignore")
+NOT_A_MAPPING = "the configuration must be a mapping of keys (store, api, trials, …)"
+# libyaml when PyYAML was built with it (the wheels are), else PyYAML's own parser
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -43,14 +51,16 @@ class Config:
     store: str = DEFAULT_STORE
     api: ApiSettings = field(default_factory=ApiSettings)
     trials: tuple[TrialEntry, ...] = ()
-    schedule: Any = None  # checked by the scheduler
-    notify: tuple[Any, ...] = ()  # checked by notify/
-    rules: Mapping[str, Any] = field(default_factory=dict)  # checked by rules.py
+    schedule: Any = None  # checked by validate, with schedule.parse_schedule
+    notify: tuple[Any, ...] = ()  # checked by validate, with notify.routing
+    rules: Mapping[str, Any] = field(default_factory=dict)  # by validate, with rules.Rules
     max_failures: int = DEFAULT_MAX_FAILURES
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG_FILE, *, required: bool = True) -> Config:
-    """Read and check a config file; a missing file gives the defaults unless ``required``."""
+    """Read a config file without the checks of :func:`ctwatch.validate.load` (channels,
+    secrets, rules, schedule, the store's folder); a missing file gives the defaults unless
+    ``required``."""
     return parse_config(read_document(path, required=required))
 
 
@@ -66,112 +76,156 @@ def read_document(path: str | Path, *, required: bool = True) -> Any:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read: {error}") from None
     try:
-        document = yaml.safe_load(text)
+        return _parse_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None)
         raise ConfigError(f"{path}: not valid YAML{where}" + (f": {problem}" if problem else "")) \
             from None
-    return document
 
 
-def problems(document: Any) -> list[ConfigError]:
-    """Every problem of a config document this module checks, one per key (not just the
-    first, as ``parse_config`` raises it)."""
-    if document is None:
-        return []
-    if not isinstance(document, Mapping):
-        return [ConfigError("the configuration must be a mapping of keys (store, api, trials, …)")]
-    found = [ConfigError(f"unknown key (known: {', '.join(TOP_LEVEL_KEYS)})", key=str(key))
-             for key in document if key not in TOP_LEVEL_KEYS]
-    rest = {key: value for key, value in document.items() if key in TOP_LEVEL_KEYS}
-    trials = rest.pop("trials", None)
-    entries = trials if isinstance(trials, list) else []
-    for index, item in enumerate(entries):
-        found.extend(problem_of(lambda i=index, it=item: _trial(f"trials[{i}]", it)))
-    if trials is not None and not isinstance(trials, list):
-        found.append(ConfigError("must be a list of NCT ids", key="trials"))
-    for key in rest:
-        found.extend(problem_of(lambda k=key: parse_config({k: rest[k]})))
-    return found
-
-
-def problem_of(check: Callable[[], object]) -> list[ConfigError]:
-    """[the ConfigError that ``check()`` raises], or [] when it raises none."""
+def _parse_yaml(text: str) -> Any:
+    # A 100,000-trial file took PyYAML's own parser seconds to minutes. libyaml parses it
+    # several times faster, and then the cyclic garbage collector, run again and again over
+    # the growing tree of nodes, costs more than the parsing, to find nothing: every node
+    # is alive until the document is built (benchmarks/config.py).
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        check()
-    except ConfigError as error:
-        return [error]
-    return []
+        return yaml.load(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        if _FAST_LOADER is yaml.SafeLoader:
+            raise
+        # PyYAML's own parser names what it found ("found character '\t'") where libyaml
+        # does not; its verdict, error or document, is the one ctwatch always gave
+        return yaml.load(text, Loader=yaml.SafeLoader)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def parse_config(document: Any) -> Config:
-    """A Config from the parsed YAML document (None for an empty file)."""
+    """A Config from the parsed YAML document (None for an empty file); raises the first
+    problem. :func:`ctwatch.validate.problems_of` lists every one, from the same checks."""
     if document is None:
         return Config()
     if not isinstance(document, Mapping):
-        raise ConfigError("the configuration must be a mapping of keys (store, api, trials, …)")
-    _reject_unknown(document, TOP_LEVEL_KEYS, prefix="")
-    store = document.get("store", DEFAULT_STORE)
-    if not isinstance(store, str) or not store:
-        raise ConfigError("must be a file name or a database URL", key="store")
-    notify = document.get("notify") or []
-    if not isinstance(notify, list):
-        raise ConfigError("must be a list of channels", key="notify")
-    rules = document.get("rules") or {}
-    if not isinstance(rules, Mapping):
-        raise ConfigError("must be a mapping", key="rules")
+        raise ConfigError(NOT_A_MAPPING)
+    for problem in unknown_keys(document, TOP_LEVEL_KEYS, prefix=""):
+        raise problem
+    store = parse_store(document.get("store", DEFAULT_STORE))
+    api = _valid(api_values(document.get("api")))
     return Config(
         store=store,
-        api=parse_api(document.get("api")),
-        trials=parse_trials(document.get("trials")),
+        api=dataclasses.replace(ApiSettings(), **dict(api)),
+        trials=tuple(_valid(trial_entries(document.get("trials")))),
         schedule=document.get("schedule"),
-        notify=tuple(notify),
-        rules=dict(rules),
-        max_failures=_at_least_one("max_failures",
-                                   document.get("max_failures", DEFAULT_MAX_FAILURES)),
+        notify=parse_notify(document.get("notify")),
+        rules=parse_rules(document.get("rules")),
+        max_failures=parse_max_failures(document.get("max_failures", DEFAULT_MAX_FAILURES)),
     )
 
 
-def parse_api(section: Any) -> ApiSettings:
-    """ApiSettings from the ``api:`` mapping; any field of ApiSettings may be given."""
+def _valid(items: Iterable[T | ConfigError]) -> list[T]:
+    """The items of a section, or its first problem raised."""
+    values = list(items)
+    for item in values:
+        if isinstance(item, ConfigError):
+            raise item
+    return [item for item in values if not isinstance(item, ConfigError)]
+
+
+def unknown_keys(mapping: Mapping[Any, Any], known: tuple[str, ...], *,
+                 prefix: str) -> list[ConfigError]:
+    """A problem for each key of ``mapping`` that is not one of ``known``."""
+    return [_unknown(f"{prefix}{key}", known) for key in mapping if key not in known]
+
+
+def _unknown(key: str, known: Iterable[str]) -> ConfigError:
+    return ConfigError(f"unknown key (expected one of: {', '.join(known)})", key=key)
+
+
+def parse_store(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError("must be a file name or a database URL", key="store")
+    return value
+
+
+def parse_notify(value: Any) -> tuple[Any, ...]:
+    """The ``notify:`` entries, each checked by :mod:`ctwatch.notify`."""
+    if not isinstance(value, list | None):
+        raise ConfigError("must be a list of channels", key="notify")
+    return tuple(value or ())
+
+
+def parse_rules(value: Any) -> dict[str, Any]:
+    """The ``rules:`` mapping, checked by :mod:`ctwatch.rules`."""
+    if not isinstance(value, Mapping | None):
+        raise ConfigError("must be a mapping", key="rules")
+    return dict(value or {})
+
+
+def parse_max_failures(value: Any) -> int:
+    return _at_least_one("max_failures", value)
+
+
+def api_values(section: Any) -> Iterator[tuple[str, Any] | ConfigError]:
+    """(name, value) for each key of the ``api:`` mapping (any field of ApiSettings), or the
+    problem of that key."""
     if section is None:
-        return ApiSettings()
+        return
     if not isinstance(section, Mapping):
-        raise ConfigError("must be a mapping", key="api")
-    _reject_unknown(section, tuple(_API_CHECKS), prefix="api.")
-    values = {name: _API_CHECKS[name](f"api.{name}", value) for name, value in section.items()}
-    return dataclasses.replace(ApiSettings(), **values)
+        yield ConfigError("must be a mapping", key="api")
+        return
+    for name, value in section.items():
+        check = _API_CHECKS.get(name)
+        if check is None:
+            yield _unknown(f"api.{name}", _API_CHECKS)
+            continue
+        try:
+            yield name, check(f"api.{name}", value)
+        except ConfigError as error:
+            yield error
 
 
-def parse_trials(section: Any) -> tuple[TrialEntry, ...]:
+def trial_entries(section: Any) -> Iterator[TrialEntry | ConfigError]:
+    """One TrialEntry or problem per item of the ``trials:`` list, in its order (so the n-th
+    item is ``trials[n]``); a second listing of a trial is a problem."""
     if section is None:
-        return ()
+        return
     if not isinstance(section, list):
-        raise ConfigError("must be a list of NCT ids", key="trials")
-    entries = tuple(_trial(f"trials[{index}]", item) for index, item in enumerate(section))
+        yield ConfigError("must be a list of NCT ids", key="trials")
+        return
     seen: set[str] = set()
-    for index, entry in enumerate(entries):
+    for index, item in enumerate(section):
+        key = f"trials[{index}]"
+        try:
+            entry = _trial(key, item)
+        except ConfigError as error:
+            yield error
+            continue
         if entry.nct_id in seen:
-            raise ConfigError(f"{entry.nct_id} is listed twice", key=f"trials[{index}]")
+            yield ConfigError(f"{entry.nct_id} is listed twice", key=key)
+            continue
         seen.add(entry.nct_id)
-    return entries
+        yield entry
 
 
 def _trial(key: str, item: Any) -> TrialEntry:
-    if isinstance(item, Mapping):
-        _reject_unknown(item, TRIAL_KEYS, prefix=f"{key}.")
-        if "id" not in item:
-            raise ConfigError("missing (the NCT id of the trial)", key=f"{key}.id")
-        ignore = item.get("ignore") or []
-        if not isinstance(ignore, list) or not all(isinstance(path, str) for path in ignore):
-            raise ConfigError("must be a list of paths", key=f"{key}.ignore")
-        notify = item.get("notify") or []
-        if not isinstance(notify, list):
-            raise ConfigError("must be a list of channels", key=f"{key}.notify")
-        return TrialEntry(_nct_id(f"{key}.id", item["id"]), tuple(notify), tuple(ignore))
-    return TrialEntry(_nct_id(key, item))
+    if not isinstance(item, Mapping):
+        return TrialEntry(_nct_id(key, item))
+    for problem in unknown_keys(item, TRIAL_KEYS, prefix=f"{key}."):
+        raise problem
+    if "id" not in item:
+        raise ConfigError("missing (the NCT id of the trial)", key=f"{key}.id")
+    ignore = item.get("ignore") or []
+    if not isinstance(ignore, list) or not all(isinstance(path, str) for path in ignore):
+        raise ConfigError("must be a list of paths", key=f"{key}.ignore")
+    notify = item.get("notify") or []
+    if not isinstance(notify, list):
+        raise ConfigError("must be a list of channels", key=f"{key}.notify")
+    return TrialEntry(_nct_id(f"{key}.id", item["id"]), tuple(notify), tuple(ignore))
 
 
 def _nct_id(key: str, value: Any) -> str:
@@ -179,13 +233,6 @@ def _nct_id(key: str, value: Any) -> str:
         return parse_nct_id(value if isinstance(value, str) else "")
     except InvalidNctId:
         raise ConfigError(f"{value!r} is not an NCT id (NCT + 8 digits)", key=key) from None
-
-
-def _reject_unknown(mapping: Mapping[Any, Any], known: tuple[str, ...], *, prefix: str) -> None:
-    for key in mapping:
-        if key not in known:
-            raise ConfigError(f"unknown key (expected one of: {', '.join(known)})",
-                              key=f"{prefix}{key}")
 
 
 # -- value checks for the api: keys -----------------------------------------------------------
@@ -219,13 +266,36 @@ def _page_size(key: str, value: Any) -> int:
 
 
 def _base_url(key: str, value: Any) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+    parts = _split(value)
+    if parts is not None and "@" in parts.netloc:
+        # not echoed: the value holds the very secret this keeps out of the logs
+        raise ConfigError("must not hold a user name or password: they would be printed in "
+                          "every error line", key=key)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"must be an http(s) URL such as https://clinicaltrials.gov "
                           f"(got {value!r})", key=key)
+    if any(char.isspace() for char in value):
+        raise ConfigError(f"must not contain spaces or line breaks (got {value!r})", key=key)
+    if not _port_ok(parts):
+        raise ConfigError(f"has a port that is not a number from 1 to 65535 (got {value!r})",
+                          key=key)
     if parts.query or parts.fragment:
         raise ConfigError(f"must not have a query or fragment (got {value!r})", key=key)
     return value.rstrip("/")
+
+
+def _split(value: Any) -> SplitResult | None:
+    try:
+        return urlsplit(value) if isinstance(value, str) else None
+    except ValueError:  # an unclosed [ of an IPv6 address
+        return None
+
+
+def _port_ok(parts: SplitResult) -> bool:
+    try:
+        return parts.port != 0  # urlsplit checks the port only when asked for it
+    except ValueError:
+        return False
 
 
 def _text(key: str, value: Any) -> str:

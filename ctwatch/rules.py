@@ -225,6 +225,7 @@ def _compiled(pattern: str) -> tuple[re.Pattern[str], ...]:
                  for token in _tokens(pattern))
 
 
+@lru_cache(maxsize=1024)  # 100,000 trials often share one ignore: list
 def _unknown_part(tokens: tuple[str, ...]) -> str | None:
     """Why a pattern names nothing in a trial, following the model; None if it may."""
     hint: Any = Trial

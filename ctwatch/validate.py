@@ -1,36 +1,172 @@
-"""``ctwatch config check``: every problem of a configuration file, one per key.
+"""The one gate of config.yaml: every problem of a configuration, one per key.
 
-Loading a configuration stops at its first problem; this reads each part on its own so that
-an ops person fixes them all in one go: unknown keys, bad NCT ids, bad cron expressions,
-unknown channel kinds, secrets missing from the environment, bad rules.
+:func:`problems_of` is the only validation: ``ctwatch config check`` prints what it finds, and
+:func:`load`, which ``check``, ``run`` and ``notify`` read their configuration with, refuses a
+configuration it finds anything in, so that ``config check`` says OK exactly when they accept
+the file. It asks each part the same question the commands ask it later — the checks of
+:mod:`ctwatch.config`, ``notify.routing``, ``Rules.from_config`` and ``Rules.with_ignore`` as
+``watch.from_config`` calls them, ``parse_schedule`` — and does not stop at the first problem,
+so an ops person fixes them all in one go.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ctwatch import config, notify
+from ctwatch.config import Config, TrialEntry
 from ctwatch.errors import ConfigError
 from ctwatch.rules import Rules
 from ctwatch.schedule import parse_schedule
 
+NO_TRIALS = "no trials to watch: list NCT ids under trials:"
+
+Trials = Sequence[TrialEntry | ConfigError]  # one per item of trials:, in its order
+
+
+class ConfigProblems(ConfigError):
+    """Every problem of a configuration; reads as the first one and how many more there are."""
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        more = len(problems) - 1
+        super().__init__(str(problems[0])
+                         + (f" (and {more} more; see ctwatch config check)" if more else ""))
+        self.key = problems[0].key
+        self.problems = list(problems)
+
+
+def load(path: str | Path, *, required: bool = True, watching: bool = True,
+         daemon: bool = False) -> Config:
+    """The configuration at ``path`` (a missing file gives the defaults unless ``required``),
+    or ConfigProblems if :func:`problems_of` finds anything. ``watching``: the command needs
+    trials (check, run, notify); ``daemon``: it needs a schedule (run)."""
+    document = config.read_document(path, required=required)
+    found = problems_of(document, watching=watching, daemon=daemon)
+    if found:
+        raise ConfigProblems(found)
+    return config.parse_config(document)
+
 
 def problems(path: str | Path) -> list[ConfigError]:
-    """Every problem of the configuration file at ``path``; [] when it is usable."""
+    """``ctwatch config check``: every problem of the configuration file at ``path``; []
+    when ``check`` would accept it."""
     try:
         document = config.read_document(path)
     except ConfigError as error:
         return [error]
-    found = config.problems(document)
+    return problems_of(document)
+
+
+def problems_of(document: Any, *, watching: bool = True,
+                daemon: bool = False) -> list[ConfigError]:
+    """Every problem of a parsed config document (None: an empty or missing file), section
+    by section; [] when it is usable. ``watching``: an empty or missing trial list is a
+    problem; ``daemon``: so is a missing schedule."""
+    if document is None:
+        document = {}
     if not isinstance(document, Mapping):
-        return found
-    if "schedule" in document:
-        found.extend(config.problem_of(lambda: parse_schedule(document["schedule"])))
-    entries = document.get("notify")
-    for index, entry in enumerate(entries if isinstance(entries, list) else []):
-        key = f"notify[{index}]"
-        found.extend(config.problem_of(lambda k=key, e=entry: notify.check_entry(k, e)))
-    if isinstance(document.get("rules"), Mapping):
-        found.extend(config.problem_of(lambda: Rules.from_config(document["rules"])))
+        return [ConfigError(config.NOT_A_MAPPING)]
+    found = config.unknown_keys(document, config.TOP_LEVEL_KEYS, prefix="")
+    found += _store_problems(document.get("store", config.DEFAULT_STORE))
+    found += [item for item in config.api_values(document.get("api"))
+              if isinstance(item, ConfigError)]
+    trials = list(config.trial_entries(document.get("trials")))
+    found += [item for item in trials if isinstance(item, ConfigError)]
+    if watching and document.get("trials") in (None, []):
+        found.append(ConfigError(NO_TRIALS, key="trials"))
+    found += _problem(config.parse_max_failures,
+                      document.get("max_failures", config.DEFAULT_MAX_FAILURES))
+    found += _channel_problems(document.get("notify"), trials)
+    found += _rule_problems(document.get("rules"), trials)
+    if daemon or "schedule" in document:
+        found += _problem(parse_schedule, document.get("schedule"))
     return found
+
+
+def _problem(check: Callable[..., object], *args: Any, **kwargs: Any) -> list[ConfigError]:
+    """[the ConfigError that ``check(...)`` raises], or [] when it raises none."""
+    try:
+        check(*args, **kwargs)
+    except ConfigError as error:
+        return [error]
+    return []
+
+
+def _channel_problems(entries: Any, trials: Trials) -> list[ConfigError]:
+    """Each top-level channel on its own, then the routing ``watch.from_config`` builds: a
+    second channel of one name, a trial's own ``notify:`` entries. Routing stops at its first
+    problem, so a trial's entries are checked once the top-level channels are usable."""
+    try:
+        top = list(config.parse_notify(entries))
+    except ConfigError as error:
+        return [error]
+    found = [problem for index, entry in enumerate(top)
+             for problem in _problem(notify.check_entry, f"notify[{index}]", entry)]
+    # a trial that is itself a problem stands in as one without notify:, so that the others
+    # keep their index in the keys routing names
+    own = [(item.nct_id, item.notify) if isinstance(item, TrialEntry) else ("", ())
+           for item in trials]
+    routed = _problem(notify.routing, top or ["stdout"], own)
+    return found + [problem for problem in routed if str(problem) not in map(str, found)]
+
+
+def _rule_problems(section: Any, trials: Trials) -> list[ConfigError]:
+    """The ``rules:`` mapping, and each trial's own ``ignore:`` list added to it."""
+    try:
+        rules, found = Rules.from_config(config.parse_rules(section)), []
+    except ConfigError as error:
+        rules, found = Rules.default(), [error]
+    # with_ignore follows each pattern through the model's type hints (~0.3 ms): a list many
+    # trials share is checked once; one with a problem again per trial, to name its key
+    usable: set[tuple[str, ...]] = set()
+    for index, item in enumerate(trials):
+        if not isinstance(item, TrialEntry) or not item.ignore or item.ignore in usable:
+            continue
+        problem = _problem(rules.with_ignore, item.ignore, key=f"trials[{index}].ignore")
+        found += problem
+        if not problem:
+            usable.add(item.ignore)
+    return found
+
+
+def _store_problems(value: Any) -> list[ConfigError]:
+    """What ``Store(config.store)`` would refuse before touching any data."""
+    try:
+        target = config.parse_store(value)
+    except ConfigError as error:
+        return [error]
+    if "://" not in target:
+        return _folder_problems(Path(target).expanduser())
+    return _url_problems(target)
+
+
+def _url_problems(target: str) -> list[ConfigError]:
+    # SQLAlchemy is imported only for a store given as a URL: most commands never need it
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(target)  # ValueError for a port that is not a number
+        dialect = url.get_dialect()
+    except (ArgumentError, ValueError):  # their messages hold the URL, and any password in it
+        return [ConfigError("not a database URL such as postgresql://user@host/db or "
+                            "sqlite:///ctwatch.db", key="store")]
+    if url.port is not None and not 1 <= url.port <= 65535:
+        return [ConfigError(f"port {url.port} is not a number from 1 to 65535", key="store")]
+    if url.get_backend_name() == "sqlite":
+        database = url.database
+        return _folder_problems(Path(database)) if database and database != ":memory:" else []
+    try:
+        dialect.import_dbapi()  # create_engine would fail with a traceback, not a StoreError
+    except ImportError as error:
+        return [ConfigError(f"the {url.get_backend_name()} driver {error.name or error} is not "
+                            "installed", key="store")]
+    return []
+
+
+def _folder_problems(database: Path) -> list[ConfigError]:
+    if database.parent.is_dir():
+        return []
+    return [ConfigError(f"folder {database.parent} does not exist", key="store")]

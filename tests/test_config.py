@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ctwatch import validate
 from ctwatch.config import TOP_LEVEL_KEYS, Config, TrialEntry, load_config, parse_config
 from ctwatch.errors import ConfigError
 from ctwatch.fetch import ApiSettings
@@ -96,6 +97,15 @@ def test_yaml_syntax_errors_name_the_file_and_line(tmp_path: Path) -> None:
     ({"api": {"base_url": "clinicaltrials.gov"}}, "api.base_url: must be an http(s) URL"),
     ({"api": {"base_url": "ftp://clinicaltrials.gov"}}, "api.base_url: must be an http(s) URL"),
     ({"api": {"base_url": "https://x.org/?a=1"}}, "api.base_url: must not have a query"),
+    ({"api": {"base_url": "https://x.org:99999"}}, "api.base_url: has a port that is not a"),
+    ({"api": {"base_url": "https://x.org:0"}}, "api.base_url: has a port that is not a"),
+    ({"api": {"base_url": "https://x.org:https"}}, "api.base_url: has a port that is not a"),
+    ({"api": {"base_url": "https://[::1"}}, "api.base_url: must be an http(s) URL"),
+    ({"api": {"base_url": "https://x .org"}}, "api.base_url: must not contain spaces"),
+    ({"api": {"base_url": "https://x.org/v2\n"}}, "api.base_url: must not contain spaces"),
+    ({"api": {"base_url": "https://me:pw@x.org"}},
+     "api.base_url: must not hold a user name or password: they would be printed in every"),
+    ({"api": {"base_url": "https://token@x.org"}}, "api.base_url: must not hold a user name"),
     ({"api": {"user_agent": " "}}, "api.user_agent: must be a non-empty string"),
     ({"trials": "NCT04083898"}, "trials: must be a list of NCT ids"),
     ({"trials": ["NCT04083898", "NCT123"]}, "trials[1]: 'NCT123' is not an NCT id"),
@@ -110,6 +120,14 @@ def test_mistakes_are_config_errors_naming_the_key(document: Any, message: str) 
     with pytest.raises(ConfigError) as raised:
         parse_config(document)
     assert str(raised.value).startswith(message)
+    # the same problem, word for word, is one of those `ctwatch config check` lists
+    assert str(raised.value) in map(str, validate.problems_of(document, watching=False))
+
+
+def test_a_password_in_the_base_url_is_not_repeated() -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"api": {"base_url": "ftp://me:s3cret@x.org"}})
+    assert "s3cret" not in str(raised.value)
 
 
 def test_trials_accept_ids_and_mappings_and_upper_case_them() -> None:

@@ -99,7 +99,7 @@ def _channel(key: str, entry: Any, context: Context) -> Channel:
     if not isinstance(entry, Mapping):
         raise ConfigError("must be a mapping with a kind", key=key)
     kind = entry.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ConfigError(f"unknown channel kind {kind!r} (known: {', '.join(KINDS)})",
                           key=f"{key}.kind")
     return KINDS[kind].from_config(key, entry, context=context)

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, settings
 
 from ctwatch.fetch import ApiSettings
 from ctwatch.replay import (
@@ -36,6 +37,14 @@ from ctwatch.replay import (
     text_reply,
 )
 from tests.helpers import MYELOMA, REALDATA, ROOT
+
+# Property-based tests: a fixed seed and few examples in the suite; HYPOTHESIS_PROFILE=long
+# for a longer, random search (README, "Development").
+settings.register_profile("ctwatch", max_examples=25, derandomize=True, deadline=None,
+                          database=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", settings.get_profile("ctwatch"), max_examples=2000,
+                          derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ctwatch"))
 
 #: the real records the local registry serves (fixtures/realdata, see its SOURCES.md)
 REGISTRY_STUDIES = ("NCT00184067", "NCT00973089", "NCT03475563", "NCT03934567", "NCT05147467")

@@ -22,6 +22,7 @@ from click.testing import CliRunner, Result
 
 from ctwatch.cli import main
 from ctwatch.replay import Registry
+from ctwatch.store import Store
 from tests.conftest import Faults, Study, Watcher, clone_record, generated_ids, study_raw
 from tests.helpers import MYELOMA
 
@@ -251,3 +252,25 @@ def test_offline_a_check_fails_at_once_in_one_line(watcher: Watcher,
     assert "name resolution failed" in line and "2500 trials" in line
     assert len(lookups) == 2  # the data timestamp, then the first batch: no retry
     assert sum(sleeps) < 10  # the pace between the two requests; no backoff
+
+
+def test_a_run_whose_process_died_shows_as_aborted_not_running(watcher: Watcher) -> None:
+    assert invoke(watcher, "check").exit_code == 0
+    with Store(str(watcher.folder / "ctwatch.db")) as db:
+        db.start_run()  # and then the process dies: no lock is held, the row says "running"
+    state = json.loads(invoke(watcher, "status", "--format", "json").stdout)
+    assert (state["running"], state["last_run"]["status"]) == (False, "aborted")
+    assert invoke(watcher, "check").exit_code == 0
+    with sqlite3.connect(watcher.folder / "ctwatch.db") as db:
+        statuses = [row[0] for row in db.execute("select status from runs order by id")]
+    assert statuses == ["ok", "aborted", "ok"]  # the next run checked everything again
+
+
+def test_a_failed_data_timestamp_is_said_at_verbose_and_every_trial_is_checked(
+        watcher: Watcher, faults: Faults) -> None:
+    faults.add("version", "status", status=503)
+    quiet = invoke(watcher, "check")
+    assert quiet.exit_code == 0 and "/api/v2/version" not in quiet.stderr
+    verbose = invoke(watcher, "-v", "check", "--force")
+    assert "no data timestamp" in verbose.stderr and "/api/v2/version" in verbose.stderr
+    assert "checked 3 trials" in verbose.stderr

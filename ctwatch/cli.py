@@ -246,7 +246,7 @@ def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool) -> None:
             schedule.stop_signals(stop.set):
         report = watch.check(setup, client, db, force=force, stop=stop.is_set)
     watch.tell(report)
-    if report.status in ("failed", "partial"):
+    if report.status in ("failed", "partial", "interrupted"):
         sys.exit(EXIT_FAILED)
     if exit_code and report.change_sets:
         sys.exit(EXIT_CHANGES)
@@ -400,6 +400,8 @@ def notify_command(ctx: click.Context, retry: bool, drop: str | None, wait: bool
     """List the alerts waiting in the outbox; with --retry, deliver them now.
 
     Alerts a failed delivery left pending are also retried by every check."""
+    if retry and drop is not None:
+        raise click.UsageError("give --retry or --drop, not both")
     config = config_from(ctx, watching=True)
     channels = watch.from_config(config).channels
     with Store(config.store) as db, db.lock(wait=wait):

@@ -90,6 +90,12 @@ def describe(error: BaseException) -> str:
     """One line for a person about any error: ctwatch's own say what they are; anything else
     (a bug) is named by its type too."""
     if isinstance(error, CtwatchError):
-        return str(error)
+        return printable(str(error))
     text = " ".join(str(error).split())[:300]
-    return f"unexpected {type(error).__name__}" + (f": {text}" if text else "")
+    return printable(f"unexpected {type(error).__name__}" + (f": {text}" if text else ""))
+
+
+def printable(text: str) -> str:
+    """Text that UTF-8 can hold: a record's lone surrogate escape ("\ud800") quoted in an
+    error must not make the error itself unstorable or unprintable."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -367,7 +367,7 @@ class Client:
             log.debug("list page holds a study without nctId; its ids will be asked one by one")
             return
         registry_id = registry_id.upper()
-        answers = [registry_id, *(str(alias).upper() for alias in ident.get("nctIdAliases") or ())]
+        answers = [registry_id, *_aliases(ident)]
         wanted = [nct_id for nct_id in dict.fromkeys(answers) if nct_id in pending]
         if not wanted:
             log.debug("list page holds %s, which was not asked for", registry_id)
@@ -547,10 +547,17 @@ def _registry_id(study: dict[str, Any], nct_id: str) -> str:
     registry_id = ident.get("nctId")
     if not isinstance(registry_id, str):
         raise _Failure(BadResponse, "reply has no protocolSection.identificationModule.nctId")
-    aliases = {str(alias).upper() for alias in ident.get("nctIdAliases") or ()}
-    if registry_id.upper() != nct_id and nct_id not in aliases:
+    if registry_id.upper() != nct_id and nct_id not in _aliases(ident):
         raise _Failure(BadResponse, f"registry returned {registry_id}, not the trial asked for")
     return registry_id.upper()
+
+
+def _aliases(ident: dict[str, Any]) -> list[str]:
+    """The record's other ids; a malformed list is read as none (the record is checked later)."""
+    aliases = ident.get("nctIdAliases")
+    if not isinstance(aliases, list):
+        return []
+    return [alias.upper() for alias in aliases if isinstance(alias, str)]
 
 
 def _page_parts(data: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:

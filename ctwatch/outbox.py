@@ -41,11 +41,11 @@ def _deliver_queue(db: Store, channel: Channel, alerts: list[Alert]) -> str | No
     for sent, batch in enumerate(batches):
         ids = [alert.id for alert in batch]
         change_sets = [alert.change_set for alert in batch]
+        identity = batch[0].claim or channel.identity(change_sets)
         if batch[0].maybe_sent:
             log.info("sending again %d alert(s) on %s that a stopped run may have sent "
-                     "(same identity %s)", len(batch), channel.name, batch[0].claim)
-        else:
-            db.claim(ids, channel.identity(change_sets))
+                     "(same identity %s)", len(batch), channel.name, identity)
+        db.claim(ids, identity)
         try:
             channel.send(change_sets)
         except Exception as error:  # a channel's bug must not cost the other channels
@@ -59,14 +59,14 @@ def _deliver_queue(db: Store, channel: Channel, alerts: list[Alert]) -> str | No
 
 
 def _batches(channel: Channel, alerts: list[Alert]) -> list[list[Alert]]:
-    """The messages to send: first those a stopped run claimed, exactly as they were claimed;
-    then the pending alerts, all in one message on a digest channel."""
-    claimed: dict[str, list[Alert]] = {}
+    """The messages to send: first those tried before, exactly as they were first tried; then
+    the alerts never tried, all in one message on a digest channel."""
+    tried: dict[str, list[Alert]] = {}
     for alert in alerts:
         if alert.claim is not None:
-            claimed.setdefault(alert.claim, []).append(alert)
+            tried.setdefault(alert.claim, []).append(alert)
     fresh = [alert for alert in alerts if alert.claim is None]
-    batches = list(claimed.values())
+    batches = list(tried.values())
     return batches + ([fresh] if channel.digest and fresh else [[alert] for alert in fresh])
 
 

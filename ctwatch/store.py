@@ -72,9 +72,10 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("delivered_at", sa.String(32)),
-    # A claimed alert is being sent (status "sending"): the message's identity, shared by the
-    # alerts sent together, so that one found claimed after a crash is sent again as the same
-    # message (same Message-ID, same Idempotency-Key) and a receiver can drop the repeat.
+    # The identity of the message an alert was first tried in, shared by the alerts sent
+    # together (status "sending" while in flight): every later try, after a failure or a crash,
+    # sends the same message (same Message-ID, same Idempotency-Key), so a receiver that got it
+    # can drop the repeat.
     sa.Column("claim", sa.String(64)),
     sa.Column("claimed_at", sa.String(32)),
     sa.UniqueConstraint("change_set", "channel"),
@@ -139,12 +140,8 @@ class Alert:
     attempts: int
     change_set: ChangeSet
     last_error: str | None = None
-    claim: str | None = None  # set while "sending": the identity of the message it went in
-
-    @property
-    def maybe_sent(self) -> bool:
-        """Claimed but never confirmed: a run died while sending it."""
-        return self.claim is not None
+    claim: str | None = None  # the identity of the message it goes in, once it was tried
+    maybe_sent: bool = False  # claimed but never confirmed: a run died while sending it
 
 
 class Store:
@@ -302,11 +299,12 @@ class Store:
             rows = conn.execute(sa.select(outbox).where(outbox.c.status.in_(_UNDELIVERED))
                                 .order_by(outbox.c.id)).all()
             return [Alert(row.id, row.channel, row.attempts, _change_set(conn, row.change_set),
-                          row.last_error, row.claim if row.status == "sending" else None)
+                          row.last_error, row.claim, row.status == "sending")
                     for row in rows]
 
     def claim(self, alert_ids: Sequence[int], identity: str) -> None:
-        """Mark alerts as being sent in the message ``identity``, before it is sent."""
+        """Mark alerts as being sent in the message ``identity``, before it is sent; they keep
+        it until delivered, so that every try sends the same message."""
         with self.transaction() as conn:
             conn.execute(outbox.update().where(outbox.c.id.in_(list(alert_ids))).values(
                 status="sending", claim=identity, claimed_at=now()))
@@ -320,12 +318,13 @@ class Store:
                 last_error=None))
 
     def delivery_failed(self, alert_ids: int | Sequence[int], error: str) -> None:
-        """Count a failed try of alerts; they stay pending, with the error."""
+        """Count a failed try of alerts; they stay pending, with the error (and their claim:
+        the receiver may have the message although the sender heard no answer)."""
         ids = [alert_ids] if isinstance(alert_ids, int) else list(alert_ids)
         with self.transaction() as conn:
             conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(
-                status="pending", claim=None, claimed_at=None,
-                attempts=outbox.c.attempts + 1, last_error=error))
+                status="pending", claimed_at=None, attempts=outbox.c.attempts + 1,
+                last_error=error))
 
     def drop_alerts(self, channel: str) -> int:
         """Give up the undelivered alerts of a channel (one removed from the config); they

@@ -17,7 +17,14 @@ from typing import Any, TextIO
 from ctwatch import notify, outbox, sources, store, timeline
 from ctwatch.config import DEFAULT_MAX_FAILURES, Config
 from ctwatch.diff import diff
-from ctwatch.errors import ConfigError, CtwatchError, FetchError, ParseError, describe
+from ctwatch.errors import (
+    ConfigError,
+    CtwatchError,
+    FetchError,
+    ParseError,
+    describe,
+    printable,
+)
 from ctwatch.fetch import Client, Fetched, failure_key
 from ctwatch.model import Change, ChangeSet, Snapshot, Trial, top_severity
 from ctwatch.notify.channels import Channel
@@ -35,7 +42,7 @@ class Failure:
     error: str  # the line a person reads, naming the trial
     consecutive: int
     notice: bool  # reached max_failures this run: worth telling a person
-    reason: str = ""  # the same for every trial that failed the same way (one failed request)
+    reason: str  # the same for every trial that failed the same way (one failed request)
 
 
 @dataclass(slots=True)
@@ -125,16 +132,12 @@ def check(watch: Watch, client: Client, db: Store, *, force: bool = False,
     stored whole and the run ends there."""
     report = RunReport(run_id=db.start_run())
     try:
-        report.data_timestamp = _data_timestamp(client)
-        if not force and _unchanged_upstream(watch, db, report):
-            report.skipped = True
-        else:
-            _check_all(watch, client, db, report, stop)
-        if not report.interrupted:
+        _run(watch, client, db, report, force, stop)
+        if not report.interrupted:  # the alerts of the trials checked, even if the run failed
             report.undelivered = outbox.deliver_pending(db, watch.channels)
-    except Exception as error:  # outside any one trial: the run failed, the next redoes it
+    except Exception as error:
         log.debug("the run failed", exc_info=True)
-        report.error = describe(error)
+        report.error = report.error or describe(error)
     except BaseException:
         report.error = "stopped abruptly"
         raise
@@ -142,6 +145,19 @@ def check(watch: Watch, client: Client, db: Store, *, force: bool = False,
         db.finish_run(report.run_id, report.status, report.counts(),
                       report.data_timestamp if report.complete else None)
     return report
+
+
+def _run(watch: Watch, client: Client, db: Store, report: RunReport, force: bool,
+         stop: Callable[[], bool]) -> None:
+    try:
+        report.data_timestamp = _data_timestamp(client)
+        if not force and _unchanged_upstream(watch, db, report):
+            report.skipped = True
+        else:
+            _check_all(watch, client, db, report, stop)
+    except Exception as error:  # outside any one trial: the run failed, the next redoes it
+        log.debug("the run failed", exc_info=True)
+        report.error = describe(error)
 
 
 def tell(report: RunReport) -> None:
@@ -216,13 +232,15 @@ def _check_all(watch: Watch, client: Client, db: Store, report: RunReport,
             return
         report.checked += 1
         if isinstance(result, FetchError):
-            _failed(watch, db, report, result.nct_id or "?", str(result), failure_key(result))
+            _failed(watch, db, report, result.nct_id or "?", describe(result),
+                    printable(failure_key(result)))
             continue
         try:
             saved = _check_one(watch, client, db, result)
         except Exception as error:  # a bad record is data: it fails its own trial only
             log.debug("%s: check failed", result.nct_id, exc_info=True)
-            _failed(watch, db, report, result.nct_id, _trial_error(result.nct_id, error))
+            _failed(watch, db, report, result.nct_id, _trial_error(result.nct_id, error),
+                    describe(error))
             continue
         report.new_snapshots += saved.snapshot_id is not None
         if saved.change_set:
@@ -237,17 +255,12 @@ def _trial_error(nct_id: str, error: Exception) -> str:
 
 
 def _failed(watch: Watch, db: Store, report: RunReport, nct_id: str, error: str,
-            reason: str = "") -> None:
-    """Record a trial's failed check (a store that cannot record even that fails the run)."""
+            reason: str) -> None:
+    """Record a trial's failed check (a store that cannot record even that fails the run).
+    ``reason`` is the same for the trials that failed the same way, to tell them at once."""
     consecutive = db.record_failure(nct_id, error)
     report.failures.append(Failure(nct_id, error, consecutive,
-                                   consecutive == watch.max_failures,
-                                   reason or _without(nct_id, error)))
-
-
-def _without(nct_id: str, error: str) -> str:
-    """A trial's error line without its id, so that trials failing alike share one line."""
-    return error.replace(nct_id, "").strip(": ") if nct_id in error else error
+                                   consecutive == watch.max_failures, reason))
 
 
 def _check_one(watch: Watch, client: Client, db: Store, fetched: Fetched) -> store.Saved:

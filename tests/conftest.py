@@ -303,21 +303,37 @@ def watcher(tmp_path: Path, registry: Registry, replay: ReplayServer,
     return Watcher(tmp_path, registry, {**env, "PYTHONPATH": str(ROOT)})
 
 
+LoggerState = list[tuple[logging.Logger, list[logging.Handler], bool, int]]
+
+
+def logger_state() -> LoggerState:
+    """ctwatch's and APScheduler's loggers as they are (logs.setup changes them)."""
+    loggers = [logging.getLogger(name) for name in ("ctwatch", "apscheduler")]
+    return [(logger, logger.handlers[:], logger.propagate, logger.level) for logger in loggers]
+
+
+def restore(state: LoggerState) -> None:
+    for logger, handlers, propagate, level in state:
+        logger.handlers[:], logger.propagate = handlers, propagate
+        logger.setLevel(level)
+
+
 @contextmanager
 def kept_logging() -> Iterator[None]:
-    """Put ctwatch's and APScheduler's loggers back as they were (logs.setup changes them)."""
-    loggers = [logging.getLogger(name) for name in ("ctwatch", "apscheduler")]
-    saved = [(logger.handlers[:], logger.propagate, logger.level) for logger in loggers]
+    """Put ctwatch's and APScheduler's loggers back as they were."""
+    saved = logger_state()
     try:
         yield
     finally:
-        for logger, (handlers, propagate, level) in zip(loggers, saved, strict=True):
-            logger.handlers[:], logger.propagate = handlers, propagate
-            logger.setLevel(level)
+        restore(saved)
+
+
+_UNTOUCHED = logger_state()  # before any test ran a command in-process
 
 
 @pytest.fixture(autouse=True)
-def _logging_as_it_was() -> Iterator[None]:
-    """Commands run in-process set up ctwatch's logging; no test sees another's set-up."""
-    with kept_logging():
-        yield
+def _logging_untouched() -> Iterator[None]:
+    """Commands run in-process set up ctwatch's logging (even in a module's fixtures): every
+    test ends with the loggers as no command had touched them."""
+    yield
+    restore(_UNTOUCHED)

@@ -57,9 +57,10 @@ def paths(value: Any, here: Path_ = ()) -> Iterator[Path_]:
         yield from paths(item, (*here, key))
 
 
-PLACES = [place for place in paths(RELEASE[BAD])
-          if place[:2] != ("protocolSection", "identificationModule")
-          or place[-1] != "nctId"]  # another id is another trial, not a bad record
+# Every place of the record, and a few it lacks (a value added where none was).
+PLACES = [*paths(RELEASE[BAD]), ("protocolSection", "identificationModule", "nctIdAliases"),
+          ("protocolSection", "statusModule", "whyStopped"), ("protocolSection", "extra"),
+          ("protocolSection", "conditionsModule", "conditions", 1)]
 
 
 def mutated(place: Path_, odd: Any) -> bytes:
@@ -68,7 +69,9 @@ def mutated(place: Path_, odd: Any) -> bytes:
     parent: Any = study
     for key in above:
         parent = parent[key]
-    if odd is None and isinstance(parent, dict):
+    if isinstance(parent, list) and last >= len(parent):  # type: ignore[operator]
+        parent.append(None)
+    if odd is None and isinstance(parent, dict) and last in parent:
         del parent[last]  # a missing key, rather than a null
     else:
         parent[last] = "<DEEP>" if odd is DEEP else odd

@@ -5,6 +5,7 @@ left the configuration, and the outbox of a store written by the previous schema
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -135,3 +136,18 @@ def test_a_store_of_the_previous_schema_is_migrated_and_keeps_its_alerts(tmp_pat
         assert version.fetchone() == (str(SCHEMA_VERSION),)
     assert [row["status"] for row in outbox(tmp_path)] == ["delivered"]
     assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_digest_that_failed_is_tried_again_as_the_same_message(tmp_path: Path) -> None:
+    with http_endpoint(Hook(statuses=[500])) as hook:  # the answer, perhaps after reading it
+        write_config(tmp_path, [{"kind": "webhook", "name": "digest", "digest": True,
+                                 "url": f"{hook.url}/in", "retries": 0}])
+        queue_change(tmp_path, ["digest"])
+        assert invoke(tmp_path, "notify", "--retry").exit_code == 3
+        queue_change(tmp_path, ["digest"], overall="TERMINATED")  # a later change set
+        assert invoke(tmp_path, "notify", "--retry").exit_code == 0
+    failed, again, later = hook.requests
+    assert again[1]["Idempotency-Key"] == failed[1]["Idempotency-Key"]
+    assert again[2] == failed[2]
+    assert later[1]["Idempotency-Key"] != failed[1]["Idempotency-Key"]
+    assert [len(json.loads(body)["change_sets"]) for _, _, body in hook.requests] == [1, 1, 1]

@@ -54,12 +54,13 @@ def setup_folder(folder: Path, server: ReplayServer, ids: list[str]) -> None:
                       backoff_max_s=0.05, timeout_s=30, deadline_s=120)
     config = {"store": "ctwatch.db", "trials": ids,
               "api": {k: v for k, v in asdict(api).items() if k != "user_agent"},
-              "notify": [{"kind": "file", "path": "alerts.jsonl"}]}
+              "notify": [{"kind": "file", "path": "alerts.jsonl"},
+                         {"kind": "file", "path": "digest.jsonl", "digest": True}]}
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
 
 
 def progress(folder: Path) -> int:
-    """Change sets stored plus alert lines written: 0 … 2 × trials."""
+    """Change sets stored plus lines written on the first channel: 0 … 2 × trials."""
     lines = folder / "alerts.jsonl"
     written = lines.read_bytes().count(b"\n") if lines.exists() else 0
     try:
@@ -121,12 +122,13 @@ def test_kills_at_random_moments_lose_nothing_and_repeat_nothing_unrecognisably(
         statuses = {row[0] for row in db.execute("select status from outbox")}
     assert sorted(stored) == [(nct_id, 1) for nct_id in sorted(ids)]  # stored once each
     assert statuses == {"delivered"}
-    events: dict[str, set[str]] = defaultdict(set)
-    lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
-    for line in lines:
-        alert = json.loads(line)
-        events[alert["nct_id"]].add(alert["event_id"])
-    assert sorted(events) == sorted(ids)  # delivered, every one
-    assert all(len(found) == 1 for found in events.values())  # any repeat is the same event
-    print(f"\n{TRIALS} trials, {kills} kills: {len(lines)} lines for {TRIALS} change sets "
-          f"({len(lines) - TRIALS} repeats, each with its change set's event_id)")
+    for channel in ("alerts.jsonl", "digest.jsonl"):
+        events: dict[str, set[str]] = defaultdict(set)
+        lines = (tmp_path / channel).read_text().splitlines()
+        for line in lines:
+            alert = json.loads(line)
+            events[alert["nct_id"]].add(alert["event_id"])
+        assert sorted(events) == sorted(ids)  # delivered, every one
+        assert all(len(found) == 1 for found in events.values())  # a repeat is the same event
+        print(f"\n{channel}: {TRIALS} trials, {kills} kills: {len(lines)} lines for {TRIALS} "
+              f"change sets ({len(lines) - TRIALS} repeats, each with its change set's event_id)")

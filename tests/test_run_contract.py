@@ -70,30 +70,41 @@ def number_for_a_date(study: Study) -> bytes:
     return json.dumps(study).encode()
 
 
+def number_for_the_aliases(study: Study) -> bytes:
+    study["protocolSection"]["identificationModule"]["nctIdAliases"] = 5
+    return json.dumps(study).encode()
+
+
+def surrogate_in_the_id(study: Study) -> bytes:
+    ident = study["protocolSection"]["identificationModule"]
+    ident["nctId"] += "\ud800"  # the error that quotes it must still be stored and shown
+    return json.dumps(study).encode()
+
+
 MALFORMED: dict[str, Callable[[Study], bytes]] = {
     "nested 100,000 deep": deeply_nested,
     "lone surrogate": lone_surrogate,
     "list for a date": list_for_a_date,
     "number for a date": number_for_a_date,
+    "lone surrogate in the id": surrogate_in_the_id,
 }
 
 
 def release(watcher: Watcher, stamp: str, broken: str | None = None,
-            malform: Callable[[Study], bytes] | None = None) -> None:
-    """A new data release: every trial TERMINATED, ``broken`` served malformed."""
+            malform: Callable[[Study], bytes] | None = None) -> Study:
+    """A new data release: every trial TERMINATED, ``broken`` served malformed; returns the
+    record ``broken`` should have had (the registry's repair)."""
+    repaired: Study = {}
     for nct_id in watcher.registry.ids():
-        study = json.loads(watcher.registry.record(nct_id) or b"{}") if nct_id != broken \
-            else json.loads(json.dumps(healthy[nct_id]))
+        study = json.loads(watcher.registry.record(nct_id) or b"{}")
         terminate(study)
-        healthy[nct_id] = json.loads(json.dumps(study))
         if nct_id == broken and malform is not None:
+            repaired = json.loads(json.dumps(study))
             watcher.registry.publish_raw(nct_id, malform(study))
         else:
             watcher.registry.publish(study)
     watcher.registry.data_timestamp = stamp
-
-
-healthy: dict[str, Study] = {}
+    return repaired
 
 
 def terminated(watcher: Watcher) -> list[str]:
@@ -117,13 +128,10 @@ def last_run(watcher: Watcher) -> dict[str, Any]:
 def test_a_malformed_record_costs_its_own_trial_only_and_is_never_forgotten(
         watcher: Watcher, malform: Callable[[Study], bytes]) -> None:
     ids = list(watcher.registry.ids())
-    healthy.clear()
-    healthy.update({nct_id: json.loads(watcher.registry.record(nct_id) or b"{}")
-                    for nct_id in ids})
     assert invoke(watcher, "check").exit_code == 0
     bad = ids[0]  # the first trial: every trial after it must still be checked
 
-    release(watcher, "2026-02-02T09:00:00", bad, malform)
+    repaired = release(watcher, "2026-02-02T09:00:00", bad, malform)
     result = invoke(watcher, "check")
     assert result.exit_code == 3, result.stderr
     assert isinstance(result.exception, SystemExit)  # no exception escaped
@@ -133,7 +141,7 @@ def test_a_malformed_record_costs_its_own_trial_only_and_is_never_forgotten(
     assert last_run(watcher)["data_timestamp"] is None  # not "checked": a trial was not
 
     # The registry repairs the record within the same data release: no --force needed.
-    watcher.registry.publish(healthy[bad])
+    watcher.registry.publish(repaired)
     result = invoke(watcher, "check")
     assert result.exit_code == 0, result.stderr
     assert sorted(terminated(watcher)) == sorted(ids)  # each exactly once
@@ -274,3 +282,28 @@ def test_a_failed_data_timestamp_is_said_at_verbose_and_every_trial_is_checked(
     verbose = invoke(watcher, "-v", "check", "--force")
     assert "no data timestamp" in verbose.stderr and "/api/v2/version" in verbose.stderr
     assert "checked 3 trials" in verbose.stderr
+
+
+def test_the_alerts_of_the_trials_checked_go_out_even_when_the_run_then_fails(
+        watcher: Watcher) -> None:
+    ids = list(watcher.registry.ids())
+    assert invoke(watcher, "check").exit_code == 0
+    bad = ids[-1]  # checked last, after the healthy trials were stored
+    release(watcher, "2026-02-02T09:00:00", bad, list_for_a_date)
+    sql(watcher, "CREATE TRIGGER full BEFORE UPDATE ON trial_state "
+                 "WHEN NEW.consecutive_failures > 0 "
+                 "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    result = invoke(watcher, "check")
+    assert result.exit_code == 3
+    assert "disk is full" in result.stderr
+    assert last_run(watcher)["status"] == "failed"
+    assert sorted(terminated(watcher)) == sorted(ids[:-1])  # delivered all the same
+
+
+def test_a_number_for_the_aliases_stops_nothing(watcher: Watcher) -> None:
+    ids = list(watcher.registry.ids())
+    assert invoke(watcher, "check").exit_code == 0
+    release(watcher, "2026-02-02T09:00:00", ids[0], number_for_the_aliases)
+    result = invoke(watcher, "check")
+    assert result.exit_code == 0, result.stderr  # the aliases are read as none
+    assert sorted(terminated(watcher)) == sorted(ids)

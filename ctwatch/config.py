@@ -29,6 +29,8 @@ T = TypeVar("T")
 
 DEFAULT_CONFIG_FILE = "config.yaml"
 DEFAULT_STORE = "ctwatch.db"
+NO_TRIALS = "no trials to watch: list NCT ids under trials:"
+DEFAULT_NOTIFY = ("stdout",)  # where alerts go when config.yaml names no channel
 DEFAULT_MAX_FAILURES = 3  # consecutive failed checks of a trial before a person is told
 TOP_LEVEL_KEYS = ("store", "api", "trials", "schedule", "notify", "rules", "max_failures")
 TRIAL_KEYS = ("id", "notify", "ignore")

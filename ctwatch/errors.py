@@ -2,6 +2,7 @@
 
     CtwatchError                 anything ctwatch expects to go wrong
     ├── ConfigError              config.yaml, a command-line value or an NCT id is not usable
+    │   ├── ConfigProblems       every problem of a config.yaml at once (ctwatch config check)
     │   └── InvalidNctId         not "NCT" + 8 digits; refused before any request
     ├── FetchError               the registry could not give us the record we asked for
     │   ├── TrialNotFound        the registry says the study does not exist (404)
@@ -18,6 +19,8 @@ can print ``str(error)`` as the one line a person reads.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class CtwatchError(Exception):
     """Root of every error ctwatch raises on purpose."""
@@ -29,6 +32,17 @@ class ConfigError(CtwatchError):
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(f"{key}: {message}" if key else message)
         self.key = key
+
+
+class ConfigProblems(ConfigError):
+    """Every problem of a configuration; reads as the first one and how many more there are."""
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        more = len(problems) - 1
+        super().__init__(str(problems[0])
+                         + (f" (and {more} more; see ctwatch config check)" if more else ""))
+        self.key = problems[0].key
+        self.problems = list(problems)
 
 
 class InvalidNctId(ConfigError):

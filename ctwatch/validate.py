@@ -17,33 +17,19 @@ from typing import Any
 
 from ctwatch import config, notify
 from ctwatch.config import Config, TrialEntry
-from ctwatch.errors import ConfigError
+from ctwatch.errors import ConfigError, ConfigProblems
 from ctwatch.rules import Rules
 from ctwatch.schedule import parse_schedule
-
-NO_TRIALS = "no trials to watch: list NCT ids under trials:"
 
 Trials = Sequence[TrialEntry | ConfigError]  # one per item of trials:, in its order
 
 
-class ConfigProblems(ConfigError):
-    """Every problem of a configuration; reads as the first one and how many more there are."""
-
-    def __init__(self, problems: Sequence[ConfigError]) -> None:
-        more = len(problems) - 1
-        super().__init__(str(problems[0])
-                         + (f" (and {more} more; see ctwatch config check)" if more else ""))
-        self.key = problems[0].key
-        self.problems = list(problems)
-
-
-def load(path: str | Path, *, required: bool = True, watching: bool = True,
-         daemon: bool = False) -> Config:
+def load(path: str | Path, *, required: bool = True, daemon: bool = False) -> Config:
     """The configuration at ``path`` (a missing file gives the defaults unless ``required``),
-    or ConfigProblems if :func:`problems_of` finds anything. ``watching``: the command needs
-    trials (check, run, notify); ``daemon``: it needs a schedule (run)."""
+    or ConfigProblems if :func:`problems_of` finds anything. ``daemon``: the command needs a
+    schedule (run)."""
     document = config.read_document(path, required=required)
-    found = problems_of(document, watching=watching, daemon=daemon)
+    found = problems_of(document, daemon=daemon)
     if found:
         raise ConfigProblems(found)
     return config.parse_config(document)
@@ -59,11 +45,9 @@ def problems(path: str | Path) -> list[ConfigError]:
     return problems_of(document)
 
 
-def problems_of(document: Any, *, watching: bool = True,
-                daemon: bool = False) -> list[ConfigError]:
+def problems_of(document: Any, *, daemon: bool = False) -> list[ConfigError]:
     """Every problem of a parsed config document (None: an empty or missing file), section
-    by section; [] when it is usable. ``watching``: an empty or missing trial list is a
-    problem; ``daemon``: so is a missing schedule."""
+    by section; [] when it is usable. ``daemon``: a missing schedule is one too."""
     if document is None:
         document = {}
     if not isinstance(document, Mapping):
@@ -74,8 +58,8 @@ def problems_of(document: Any, *, watching: bool = True,
               if isinstance(item, ConfigError)]
     trials = list(config.trial_entries(document.get("trials")))
     found += [item for item in trials if isinstance(item, ConfigError)]
-    if watching and document.get("trials") in (None, []):
-        found.append(ConfigError(NO_TRIALS, key="trials"))
+    if document.get("trials") in (None, []):
+        found.append(ConfigError(config.NO_TRIALS, key="trials"))
     found += _problem(config.parse_max_failures,
                       document.get("max_failures", config.DEFAULT_MAX_FAILURES))
     found += _channel_problems(document.get("notify"), trials)
@@ -108,7 +92,7 @@ def _channel_problems(entries: Any, trials: Trials) -> list[ConfigError]:
     # keep their index in the keys routing names
     own = [(item.nct_id, item.notify) if isinstance(item, TrialEntry) else ("", ())
            for item in trials]
-    routed = _problem(notify.routing, top or ["stdout"], own)
+    routed = _problem(notify.routing, top or list(config.DEFAULT_NOTIFY), own)
     return found + [problem for problem in routed if str(problem) not in map(str, found)]
 
 

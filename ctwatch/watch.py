@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ctwatch import notify, outbox, sources, store, timeline
-from ctwatch.config import DEFAULT_MAX_FAILURES, Config
+from ctwatch.config import DEFAULT_MAX_FAILURES, DEFAULT_NOTIFY, NO_TRIALS, Config
 from ctwatch.diff import diff
 from ctwatch.errors import (
     ConfigError,
@@ -105,13 +105,13 @@ class Watch:
 def from_config(config: Config, *, stdout: TextIO | None = None) -> Watch:
     """The watch a config.yaml describes; a config without channels reports on stdout."""
     if not config.trials:
-        raise ConfigError("no trials to watch: list NCT ids under trials:", key="trials")
+        raise ConfigError(NO_TRIALS, key="trials")
     rules = Rules.from_config(config.rules)
     trial_rules = {
         entry.nct_id: rules.with_ignore(entry.ignore, key=f"trials[{index}].ignore")
         for index, entry in enumerate(config.trials) if entry.ignore
     }
-    routing = notify.routing(config.notify or ["stdout"],
+    routing = notify.routing(config.notify or list(DEFAULT_NOTIFY),
                              [(entry.nct_id, entry.notify) for entry in config.trials],
                              stdout=stdout)
     return Watch(

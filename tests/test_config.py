@@ -121,7 +121,7 @@ def test_mistakes_are_config_errors_naming_the_key(document: Any, message: str) 
         parse_config(document)
     assert str(raised.value).startswith(message)
     # the same problem, word for word, is one of those `ctwatch config check` lists
-    assert str(raised.value) in map(str, validate.problems_of(document, watching=False))
+    assert str(raised.value) in map(str, validate.problems_of(document))
 
 
 def test_a_password_in_the_base_url_is_not_repeated() -> None:

@@ -15,8 +15,7 @@ from click.testing import CliRunner, Result
 
 from ctwatch import validate
 from ctwatch.cli import main
-from ctwatch.config import Config
-from ctwatch.errors import ConfigError
+from ctwatch.errors import ConfigError, ConfigProblems
 from ctwatch.watch import from_config
 
 PREFIX = "ctwatch: error: "
@@ -106,7 +105,7 @@ def test_config_check_names_the_key(tmp_path: Path, text: str, key: str, fragmen
 def test_load_refuses_what_config_check_reports(tmp_path: Path, text: str, key: str,
                                                 fragment: str) -> None:
     path = write(tmp_path, text)
-    with pytest.raises(validate.ConfigProblems) as raised:
+    with pytest.raises(ConfigProblems) as raised:
         validate.load(path)
     assert [str(problem) for problem in raised.value.problems] == reported(config_check(path))
     assert raised.value.key == key
@@ -153,13 +152,12 @@ def test_one_problem_reads_as_itself_and_more_are_counted(tmp_path: Path) -> Non
         validate.load(write(tmp_path, "trials: [NCT1, NCT2, NCT3]\n"))
 
 
-def test_commands_that_watch_nothing_need_no_trials(tmp_path: Path) -> None:
+def test_a_missing_file_is_the_defaults_which_watch_nothing(tmp_path: Path) -> None:
     missing = tmp_path / "config.yaml"
-    assert validate.load(missing, required=False, watching=False) == Config()
     with pytest.raises(ConfigError, match=r"^trials: no trials to watch"):
         validate.load(missing, required=False)
     with pytest.raises(ConfigError, match=r"^store: folder"):
-        validate.load(write(tmp_path, "store: '{tmp}/gone/x.db'\n"), watching=False)
+        validate.load(write(tmp_path, "store: '{tmp}/gone/x.db'\ntrials: [NCT04083898]\n"))
 
 
 def test_the_daemon_needs_a_schedule(tmp_path: Path) -> None:

@@ -36,13 +36,19 @@ from ctwatch import (
     watch,
 )
 from ctwatch.config import Config, load_config
-from ctwatch.errors import ConfigError, CtwatchError, FetchError, StoreBusy, describe
+from ctwatch.errors import (
+    ConfigError,
+    CtwatchError,
+    FetchError,
+    Interrupted,
+    StoreBusy,
+    describe,
+)
 from ctwatch.fetch import Client, Result, save_raw
 from ctwatch.model import Trial, parse_nct_id
 from ctwatch.notify import feed as atom_feed
 from ctwatch.notify import render, write_file
 from ctwatch.rules import Rules
-from ctwatch.store import Store
 
 EXIT_OK = 0
 EXIT_CHANGES = 1
@@ -242,9 +248,13 @@ def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool) -> None:
     config = config_from(ctx, watching=True)
     setup = watch.from_config(config)
     stop = threading.Event()
-    with Store(config.store) as db, db.lock(wait=wait), Client(config.api) as client, \
-            schedule.stop_signals(stop.set):
-        report = watch.check(setup, client, db, force=force, stop=stop.is_set)
+    try:
+        with watch.open_store(config) as db, db.lock(wait=wait), \
+                Client(config.api) as client, schedule.stop_signals(stop.set):
+            report = watch.check(setup, client, db, force=force, stop=stop.is_set)
+    except Interrupted as stopped:  # the trial in hand did not end within the grace period
+        log.error("%s", stopped)
+        sys.exit(EXIT_FAILED)
     watch.tell(report)
     if report.status in ("failed", "partial", "interrupted"):
         sys.exit(EXIT_FAILED)
@@ -260,7 +270,7 @@ def backfill(ctx: click.Context, nct_ids: tuple[str, ...]) -> None:
     """Import the registry's own version history of trials as snapshots (no alerts)."""
     config = config_from(ctx)
     rules = Rules.from_config(config.rules)
-    with Store(config.store) as db, db.lock(), Client(config.api) as client:
+    with watch.open_store(config) as db, db.lock(), Client(config.api) as client:
         for nct_id in dict.fromkeys(parse_nct_id(value) for value in nct_ids):
             done = watch.backfill(client, db, nct_id, rules)
             log.info("%s: %d registry versions, %d new snapshots, %d change sets", nct_id,
@@ -275,7 +285,7 @@ def backfill(ctx: click.Context, nct_ids: tuple[str, ...]) -> None:
 @handle_errors
 def history(ctx: click.Context, nct_id: str, fmt: str) -> None:
     """List the stored snapshots of a trial, oldest first."""
-    with Store(config_from(ctx).store) as db:
+    with watch.open_store(config_from(ctx)) as db:
         entries = timeline.history(db, parse_nct_id(nct_id))
     if fmt == "json":
         click.echo(json.dumps([entry.to_dict() for entry in entries], indent=2))
@@ -321,7 +331,7 @@ def diff(ctx: click.Context, records: tuple[str, ...], old_ref: str | None,
     if len(records) == 2:
         changes = timeline.compare_records(*(_one_trial(r) for r in records), rules)
     elif len(records) == 1:
-        with Store(config.store) as db:
+        with watch.open_store(config) as db:
             changes = timeline.compare(db, parse_nct_id(records[0]), old_ref, new_ref, rules)
     else:
         raise ConfigError("give one NCT id, or two saved records to compare")
@@ -344,7 +354,7 @@ def _one_trial(source: str) -> Trial:
 def reparse(ctx: click.Context, nct_ids: tuple[str, ...], every: bool) -> None:
     """Re-parse stored snapshots from their raw payloads with this version's parser."""
     config = config_from(ctx)
-    with Store(config.store) as db, db.lock():
+    with watch.open_store(config) as db, db.lock():
         count = timeline.reparse(db, [parse_nct_id(v) for v in nct_ids] or None, every=every)
     log.info("re-parsed %d snapshots", count)
 
@@ -377,7 +387,7 @@ def run(ctx: click.Context, now: bool) -> None:
 @handle_errors
 def status(ctx: click.Context, fmt: str) -> None:
     """Last run, next scheduled run, each trial's state and pending alerts."""
-    with Store(config_from(ctx).store) as db:
+    with watch.open_store(config_from(ctx)) as db:
         state = watch.status(db, schedule.next_run(db))
     if fmt == "json":
         click.echo(json.dumps(state, indent=2))
@@ -404,7 +414,7 @@ def notify_command(ctx: click.Context, retry: bool, drop: str | None, wait: bool
         raise click.UsageError("give --retry or --drop, not both")
     config = config_from(ctx, watching=True)
     channels = watch.from_config(config).channels
-    with Store(config.store) as db, db.lock(wait=wait):
+    with watch.open_store(config) as db, db.lock(wait=wait):
         if drop is not None:
             log.info("dropped %d alerts of %s", outbox.drop_alerts(db, drop, channels), drop)
             return
@@ -443,7 +453,7 @@ def alert_line(alert: Any, configured: bool) -> str:
 def report(ctx: click.Context, nct_id: str, out: Path | None) -> None:
     """A standalone HTML page of a trial's change history, for a browser or a printer."""
     nct = parse_nct_id(nct_id)
-    with Store(config_from(ctx).store) as db:
+    with watch.open_store(config_from(ctx)) as db:
         snapshots = [entry.snapshot for entry in timeline.history(db, nct)]
         change_sets = db.change_sets(nct)
     emit_document(render.report_html(nct, snapshots, change_sets), out)
@@ -460,7 +470,7 @@ def report(ctx: click.Context, nct_id: str, out: Path | None) -> None:
 def feed(ctx: click.Context, out: Path | None, limit: int, self_url: str | None) -> None:
     """An Atom feed of recent change sets, newest first (for Outlook or a feed reader)."""
     config = config_from(ctx)
-    with Store(config.store) as db:
+    with watch.open_store(config) as db:
         change_sets = db.change_sets(limit=limit)
     emit_document(atom_feed.atom(change_sets, source=config.store, self_url=self_url), out)
 
@@ -498,7 +508,7 @@ def import_command(ctx: click.Context, files: tuple[str, ...]) -> None:
             records.append((sources.name(source), sources.load(source)))
         except CtwatchError as error:
             failures.append(error)
-    with Store(config.store) as db, db.lock():
+    with watch.open_store(config) as db, db.lock():
         done = watch.import_records(db, records, Rules.from_config(config.rules))
     for error in failures + done.failures:
         fail(error)

@@ -13,12 +13,15 @@
     │   └── StoreBusy            another run holds the store's lock
     └── NotifyError              an alert could not be delivered
 
+    Interrupted (a BaseException)  SIGTERM/SIGINT abandoning what the main thread waits for
+
 Every error names the thing it concerns (trial, URL, file or key) in its message, so the CLI
 can print ``str(error)`` as the one line a person reads.
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 
 
@@ -98,6 +101,20 @@ class StoreBusy(StoreError):
 
 class NotifyError(CtwatchError):
     """An alert could not be delivered on a channel."""
+
+
+class Interrupted(BaseException):
+    """A stop by SIGTERM or SIGINT that the work in hand did not reach by itself within the
+    grace period: raised in the main thread to abandon what it waits for.
+
+    A BaseException, like KeyboardInterrupt, outside the CtwatchError tree, so that no ``except
+    Exception`` of one trial takes it for that trial's failure: ``watch.check`` records the run
+    as interrupted and lets it through; a database transaction it passes through is rolled
+    back."""
+
+    def __init__(self, signum: int) -> None:
+        self.signal = signal.Signals(signum).name
+        super().__init__(f"stopped by {self.signal}; the next run checks every trial again")
 
 
 def describe(error: BaseException) -> str:

@@ -3,29 +3,24 @@
 A :class:`Client` asks the registry for one study (``GET /api/v2/studies/{nct}``), for many
 (``GET /api/v2/studies?filter.ids=…&pageSize=1000``, so N trials cost ⌈N/1000⌉ requests), for the
 data timestamp (``/api/v2/version``) and for the record history (``/api/int/studies/…``).
-Every request is paced, retried with backoff on transient failures, bounded in time, and every
-response is checked to be the complete JSON record asked for; anything else is a
+Every request goes through a :class:`~ctwatch.transport.Transport`: paced, retried with
+backoff on transient failures, bounded in time and size, body included. Every reply is checked
+to be the complete JSON record asked for; anything else is a
 :class:`~ctwatch.errors.FetchError` naming the trial and the URL. See DESIGN.md §5 and
 reference/ctgov-api.md.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
-import random
-import re
-import socket
-import ssl
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,8 +29,9 @@ from urllib.parse import urlsplit
 import requests
 
 from ctwatch import __version__
-from ctwatch.errors import BadResponse, FetchError, RateLimited, StoreError, TrialNotFound
+from ctwatch.errors import BadResponse, FetchError, StoreError, TrialNotFound
 from ctwatch.model import parse_nct_id
+from ctwatch.transport import Failure, Reply, Transport
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +45,10 @@ DEFAULT_REQUESTS_PER_SECOND = 1.0  # robots.txt asks for Crawl-delay: 1
 DEFAULT_BACKOFF_S = 1.0
 DEFAULT_BACKOFF_MAX_S = 30.0
 DEFAULT_DEADLINE_S = 120.0
+# Of one reply, decompressed (MB = 2**20). A study is ~15 kB of JSON (median), up to ~1 MB with
+# results, so a page of 1000 can pass it: such a page is asked for again in halves. A reply
+# without end or a gzip bomb stops here.
+DEFAULT_MAX_REPLY_MB = 64.0
 # Not knowing the data timestamp only means checking every trial, so /api/v2/version gets at
 # most this many attempts, within one timeout in all, not the whole deadline.
 VERSION_ATTEMPTS = 2
@@ -57,6 +57,9 @@ MAX_PAGE_SIZE = 1000  # the API silently clamps larger page sizes to 1000
 # splits isolate one record among 1000, 20 about two; past that the fault is not one record,
 # and a registry sending junk to every request costs at most ~2·20 more requests per 1000 ids.
 MAX_SPLITS_PER_BATCH = 20
+# A batch needs ⌈ids/pageSize⌉ pages; a registry whose pages come up short gets this many
+# more, and one that keeps sending page tokens is not followed further.
+EXTRA_PAGES = 2
 
 STUDY_PATH = "/api/v2/studies/{nct_id}"
 LIST_PATH = "/api/v2/studies"
@@ -78,6 +81,7 @@ class ApiSettings:
     deadline_s: float = DEFAULT_DEADLINE_S  # ceiling on one request, retries and waits included
     page_size: int = MAX_PAGE_SIZE  # ids per list request
     user_agent: str = USER_AGENT
+    max_reply_mb: float = DEFAULT_MAX_REPLY_MB  # one reply's body, decompressed (MB = 2**20)
 
 
 @dataclass(frozen=True)
@@ -121,39 +125,12 @@ def failure_key(error: FetchError) -> str:
     return f"{error.url}: {reason}" if error.url else reason
 
 
-class _Failure(Exception):
-    """A failed request; the caller, who knows the trial and URL to show, makes the FetchError."""
-
-    def __init__(
-        self,
-        kind: type[FetchError],
-        reason: str,
-        *,
-        transient: bool = False,
-        unreachable: bool = False,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.kind = kind
-        self.reason = reason
-        self.transient = transient  # the registry is failing, not this record: worth retrying
-        self.unreachable = unreachable  # no request can get through: retrying cannot help
-        self.retry_after = retry_after  # seconds the registry asked us to wait (Retry-After)
-
-    @property
-    def outage(self) -> bool:
-        """Whether the ids not asked for yet would fail the same way, so must not be asked."""
-        return self.transient or self.unreachable
-
-    def error(self, nct_id: str | None, url: str) -> FetchError:
-        return self.kind(self.reason, nct_id=nct_id, url=url)
-
-    def skipped(self) -> _Failure:
-        """The same failure for ids not asked for because of it (``url`` is where it happened)."""
-        return _Failure(self.kind, f"{NOT_REQUESTED}{self.reason}")
+def _skipped(failure: Failure) -> Failure:
+    """The same failure for ids not asked for because of it (``url`` is where it happened)."""
+    return Failure(failure.kind, f"{NOT_REQUESTED}{failure.reason}")
 
 
-class _UriTooLong(_Failure):
+class _UriTooLong(Failure):
     """HTTP 414: the list URL holds too many ids for this registry."""
 
 
@@ -213,9 +190,8 @@ class Client:
         self._session = session or requests.Session()
         if session is None and _loopback(self._base):
             self._session.trust_env = False  # a proxy from the environment cannot reach it
-        self._sleep = sleep or time.sleep
-        self._clock = clock
-        self._next_slot = 0.0
+        self._transport = Transport(self.settings, self._session, sleep=sleep or time.sleep,
+                                    clock=clock)
         self._page_size = max(1, min(self.settings.page_size, MAX_PAGE_SIZE))
         self._batch_size = self._page_size
 
@@ -241,7 +217,7 @@ class Client:
         nct_id = parse_nct_id(nct_id)
         try:
             return self._study(nct_id)
-        except _Failure as failure:
+        except Failure as failure:
             raise failure.error(nct_id, self._study_url(nct_id)) from failure.__cause__
 
     def fetch_studies(self, nct_ids: Iterable[str]) -> Iterator[Result]:
@@ -263,7 +239,7 @@ class Client:
             if outage is not None:
                 url, failure = outage
                 for nct_id in queue.ids():
-                    yield failure.skipped().error(nct_id, url)
+                    yield _skipped(failure).error(nct_id, url)
                 return
 
     def data_timestamp(self) -> str:
@@ -276,8 +252,8 @@ class Client:
         try:
             stamp = self._json(url, attempts=VERSION_ATTEMPTS, deadline=quick).get("dataTimestamp")
             if not isinstance(stamp, str) or not stamp:
-                raise _Failure(BadResponse, "reply has no dataTimestamp")
-        except _Failure as failure:
+                raise Failure(BadResponse, "reply has no dataTimestamp")
+        except Failure as failure:
             raise failure.error(None, url) from failure.__cause__
         return stamp
 
@@ -290,7 +266,7 @@ class Client:
             if isinstance(data.get("study"), dict):
                 _registry_id(data["study"], nct_id)
             return _versions(data)
-        except _Failure as failure:
+        except Failure as failure:
             raise failure.error(nct_id, url) from failure.__cause__
 
     def history_version(self, nct_id: str, version: int) -> Fetched:
@@ -298,20 +274,20 @@ class Client:
         nct_id = parse_nct_id(nct_id)
         url = self._base + HISTORY_VERSION_PATH.format(nct_id=nct_id, version=version)
         try:
-            response = self._get(url)
-            data = _decode(response, not_found=TrialNotFound)
+            reply = self._transport.get(url)
+            data = _decode(reply, not_found=TrialNotFound)
             if data.get("studyVersion") != version or not isinstance(data.get("study"), dict):
-                raise _Failure(BadResponse, f"reply is not version {version} of the record")
+                raise Failure(BadResponse, f"reply is not version {version} of the record")
             registry_id = _registry_id(data["study"], nct_id)
-        except _Failure as failure:
+        except Failure as failure:
             raise failure.error(nct_id, url) from failure.__cause__
-        return Fetched(nct_id, registry_id, response.url, _now(), response.content, data, version)
+        return Fetched(nct_id, registry_id, reply.url, _now(), reply.body, data, version)
 
     # -- batches ---------------------------------------------------------------------------
 
     def _batch(
         self, batch: list[str], queue: _Queue
-    ) -> Generator[Result, None, tuple[str, _Failure] | None]:
+    ) -> Generator[Result, None, tuple[str, Failure] | None]:
         if len(batch) == 1:
             return (yield from self._confirm(batch))
         pending = dict.fromkeys(batch)
@@ -320,6 +296,8 @@ class Client:
             for studies in self._pages(batch):
                 for study in studies:
                     yield from self._claim(study, pending)
+                if not pending:
+                    break  # every id came back: a further page token is not worth following
         except _UriTooLong:
             # The registry limits URL length: halve the batches from now on, retry these ids.
             self._batch_size = max(1, (len(pending) + 1) // 2)
@@ -327,13 +305,13 @@ class Client:
                       self._batch_size)
             queue.rebatch(list(pending), self._batch_size)
             return None
-        except _Failure as failure:
+        except Failure as failure:
             return (yield from self._failed(failure, list(pending), shown, queue))
         return (yield from self._confirm(list(pending)))
 
     def _failed(
-        self, failure: _Failure, pending: list[str], shown: str, queue: _Queue
-    ) -> Generator[Result, None, tuple[str, _Failure] | None]:
+        self, failure: Failure, pending: list[str], shown: str, queue: _Queue
+    ) -> Generator[Result, None, tuple[str, Failure] | None]:
         """The ids of a failed page fail with it, unless one record may be the cause."""
         # A registry that is down fails every half too; a page that cannot be decoded may be
         # spoiled by one record, and halving finds it in ~log2(n) requests.
@@ -346,18 +324,24 @@ class Client:
         return (shown, failure) if failure.outage else None
 
     def _pages(self, batch: list[str]) -> Iterator[list[dict[str, Any]]]:
-        """The studies of each page; follow-ups repeat the exact same query plus the token."""
+        """The studies of each page; follow-ups repeat the exact same query plus the token.
+
+        At most the pages the batch needs plus EXTRA_PAGES: a registry that keeps sending
+        tokens fails the batch (not transient, so it is asked for again in halves)."""
+        pages = -(-len(batch) // self._page_size) + EXTRA_PAGES
         seen: set[str] = set()
         token: str | None = None
-        while True:
+        for _ in range(pages):
             data = self._json(self._list_url(batch, token), too_long=True)
             studies, token = _page_parts(data)
             yield studies
             if token is None:
                 return
             if token in seen:
-                raise _Failure(BadResponse, "the registry repeated a page token")
+                raise Failure(BadResponse, "the registry repeated a page token")
             seen.add(token)
+        raise Failure(BadResponse, f"the registry kept sending page tokens ({pages} pages for "
+                      f"{len(batch)} ids)")
 
     def _claim(self, study: dict[str, Any], pending: dict[str, None]) -> Iterator[Fetched]:
         """Deliver a listed study for every pending id it answers (its id or an alias)."""
@@ -384,27 +368,27 @@ class Client:
             url = f"{self._base}{LIST_PATH}?filter.ids={nct_id}"
             yield Fetched(nct_id, registry_id, url, _now(), raw, study)
 
-    def _confirm(self, nct_ids: list[str]) -> Generator[Result, None, tuple[str, _Failure] | None]:
+    def _confirm(self, nct_ids: list[str]) -> Generator[Result, None, tuple[str, Failure] | None]:
         """Single GETs: the id is not found, an alias that redirects, or fetched after all."""
         for index, nct_id in enumerate(nct_ids):
             try:
                 yield self._study(nct_id)
-            except _Failure as failure:
+            except Failure as failure:
                 url = self._study_url(nct_id)
                 yield failure.error(nct_id, url)
                 if failure.outage:
                     for rest in nct_ids[index + 1 :]:
-                        yield failure.skipped().error(rest, url)
+                        yield _skipped(failure).error(rest, url)
                     return url, failure
         return None
 
     # -- one request -----------------------------------------------------------------------
 
     def _study(self, nct_id: str) -> Fetched:
-        response = self._get(self._study_url(nct_id))
-        data = _decode(response, not_found=TrialNotFound)
+        reply = self._transport.get(self._study_url(nct_id))
+        data = _decode(reply, not_found=TrialNotFound)
         registry_id = _registry_id(data, nct_id)
-        return Fetched(nct_id, registry_id, response.url, _now(), response.content, data)
+        return Fetched(nct_id, registry_id, reply.url, _now(), reply.body, data)
 
     def _study_url(self, nct_id: str) -> str:
         return self._base + STUDY_PATH.format(nct_id=nct_id)
@@ -423,63 +407,10 @@ class Client:
         attempts: int | None = None,
         deadline: float | None = None,
     ) -> dict[str, Any]:
-        response = self._get(url, attempts=attempts, deadline=deadline)
-        if too_long and response.status_code == 414:
+        reply = self._transport.get(url, attempts=attempts, deadline=deadline)
+        if too_long and reply.status == 414:
             raise _UriTooLong(BadResponse, "URI too long (HTTP 414)")
-        return _decode(response, not_found=not_found)
-
-    def _get(
-        self, url: str, *, attempts: int | None = None, deadline: float | None = None
-    ) -> requests.Response:
-        """GET with pace, retries and deadline; returns the first response that is not retried.
-
-        ``attempts`` and ``deadline`` (seconds, waits included) override the settings' bounds.
-        """
-        settings = self.settings
-        attempts = settings.max_retries + 1 if attempts is None else attempts
-        deadline = settings.deadline_s if deadline is None else deadline
-        started = self._clock()
-        tried = 0
-        while True:
-            self._pace()
-            remaining = deadline - (self._clock() - started)
-            outcome = self._attempt(url, max(0.001, min(settings.timeout_s, remaining)))
-            if isinstance(outcome, requests.Response):
-                return outcome
-            tried += 1
-            wait = self._backoff(tried) if outcome.retry_after is None else outcome.retry_after
-            elapsed = self._clock() - started
-            if not outcome.transient or tried >= attempts:
-                raise _gave_up(outcome, tried, elapsed)
-            if elapsed + wait > deadline:
-                raise _gave_up(outcome, tried, elapsed, wait=wait, deadline=deadline)
-            log.debug("%s: %s; retry %d in %.1f s", url, outcome.reason, tried, wait)
-            self._sleep(wait)
-
-    def _attempt(self, url: str, timeout: float) -> requests.Response | _Failure:
-        """One GET: a response that is not retried, or why it failed."""
-        try:
-            response = self._session.get(url, timeout=timeout, headers=self._headers())
-        except requests.RequestException as exc:
-            return _transport_failure(exc, url, timeout)
-        if response.status_code != 429 and response.status_code < 500:
-            return response
-        return _status_failure(response)
-
-    def _headers(self) -> dict[str, str]:
-        return {"User-Agent": self.settings.user_agent, "Accept": "application/json"}
-
-    def _pace(self) -> None:
-        now = self._clock()
-        if now < self._next_slot:
-            self._sleep(self._next_slot - now)
-            now = self._next_slot
-        self._next_slot = now + 1.0 / self.settings.requests_per_second
-
-    def _backoff(self, attempts: int) -> float:
-        ceiling = min(self.settings.backoff_max_s, self.settings.backoff_s * 2 ** (attempts - 1))
-        # Jitter spreads the retries of many clients hit by the same outage.
-        return ceiling * random.uniform(0.5, 1.0)
+        return _decode(reply, not_found=not_found)
 
 
 def save_raw(fetched: Fetched, directory: Path) -> Path:
@@ -503,36 +434,24 @@ def save_raw(fetched: Fetched, directory: Path) -> Path:
 # -- checking replies ------------------------------------------------------------------------
 
 
-def _decode(response: requests.Response, *, not_found: type[FetchError]) -> dict[str, Any]:
-    """The JSON object of a final reply, or a _Failure saying why it is not one."""
-    status = response.status_code
-    if status == 404:
-        raise _Failure(not_found, "not found" + _said(response, "NCT number"))
-    if status != 200:
-        raise _Failure(BadResponse, f"unexpected reply HTTP {status}{_said(response)}")
-    media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise _Failure(BadResponse, f"expected JSON, got {media_type or 'no content type'}")
+def _decode(reply: Reply, *, not_found: type[FetchError]) -> dict[str, Any]:
+    """The JSON object of a final reply, or a Failure saying why it is not one."""
+    if reply.status == 404:
+        raise Failure(not_found, "not found" + reply.said("NCT number"))
+    if reply.status != 200:
+        raise Failure(BadResponse, f"unexpected reply HTTP {reply.status}{reply.said()}")
+    if reply.media_type != "application/json":
+        raise Failure(BadResponse, f"expected JSON, got {reply.media_type or 'no content type'}")
     try:
-        data = json.loads(response.content)
+        data = json.loads(reply.body)
     except ValueError:
-        size = len(response.content)
-        raise _Failure(BadResponse, f"reply is not valid JSON ({size} bytes; truncated?)") from None
+        size = len(reply.body)
+        raise Failure(BadResponse, f"reply is not valid JSON ({size} bytes; truncated?)") from None
     except RecursionError:
-        raise _Failure(BadResponse, "reply is not valid JSON (nested too deeply)") from None
+        raise Failure(BadResponse, "reply is not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
-        raise _Failure(BadResponse, f"expected a JSON object, got {type(data).__name__}")
+        raise Failure(BadResponse, f"expected a JSON object, got {type(data).__name__}")
     return data
-
-
-def _said(response: requests.Response, skip_prefix: str | None = None) -> str:
-    """The registry's one-line plain-text error message, when it is worth repeating."""
-    if not response.headers.get("Content-Type", "").startswith("text/plain"):
-        return ""
-    line = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
-    if not line or (skip_prefix and line.startswith(skip_prefix)):
-        return ""
-    return f": {line}"
 
 
 def _identification(study: Any) -> dict[str, Any]:
@@ -546,9 +465,9 @@ def _registry_id(study: dict[str, Any], nct_id: str) -> str:
     ident = _identification(study)
     registry_id = ident.get("nctId")
     if not isinstance(registry_id, str):
-        raise _Failure(BadResponse, "reply has no protocolSection.identificationModule.nctId")
+        raise Failure(BadResponse, "reply has no protocolSection.identificationModule.nctId")
     if registry_id.upper() != nct_id and nct_id not in _aliases(ident):
-        raise _Failure(BadResponse, f"registry returned {registry_id}, not the trial asked for")
+        raise Failure(BadResponse, f"registry returned {registry_id}, not the trial asked for")
     return registry_id.upper()
 
 
@@ -564,7 +483,7 @@ def _page_parts(data: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]
     studies = data.get("studies")
     token = data.get("nextPageToken")
     if not isinstance(studies, list) or not (token is None or isinstance(token, str)):
-        raise _Failure(BadResponse, "reply is not a page of studies")
+        raise Failure(BadResponse, "reply is not a page of studies")
     return studies, token or None
 
 
@@ -572,7 +491,7 @@ def _versions(data: dict[str, Any]) -> list[RegistryVersion]:
     history = data.get("history")
     changes = history.get("changes") if isinstance(history, dict) else None
     if not isinstance(changes, list) or not changes:
-        raise _Failure(BadResponse, "reply has no history.changes")
+        raise Failure(BadResponse, "reply has no history.changes")
     try:
         versions = [
             RegistryVersion(
@@ -584,111 +503,8 @@ def _versions(data: dict[str, Any]) -> list[RegistryVersion]:
             for change in changes
         ]
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise _Failure(BadResponse, "history.changes entries lack version or date") from None
+        raise Failure(BadResponse, "history.changes entries lack version or date") from None
     return sorted(versions, key=lambda entry: entry.version)
-
-
-# -- failures and retries --------------------------------------------------------------------
-
-_BODY_CUT = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
-_BAD_URL = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-            requests.exceptions.InvalidSchema)
-_ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+|Remote end closed connection without response")
-_RESOLVING = re.compile(r"Failed to resolve '([^']+)'")  # urllib3 names the host it looked up
-_SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)$")
-
-
-def _transport_failure(exc: requests.RequestException, url: str, timeout: float) -> _Failure:
-    if isinstance(exc, requests.Timeout):
-        failure = _Failure(FetchError, f"no reply within {timeout:g} s (timeout)", transient=True)
-    elif isinstance(exc, _BODY_CUT):
-        failure = _Failure(FetchError, "reply cut short (truncated body)", transient=True)
-    elif isinstance(exc, _BAD_URL):
-        failure = _Failure(FetchError, f"not a usable URL ({exc}); check api.base_url",
-                           unreachable=True)
-    elif isinstance(exc, requests.ConnectionError):
-        failure = _connection_failure(exc, url)
-    else:
-        failure = _Failure(FetchError, f"request failed: {exc}")
-    failure.__cause__ = exc
-    return failure
-
-
-def _connection_failure(exc: requests.ConnectionError, url: str) -> _Failure:
-    """A refused or reset connection may work next time; no name, no route or bad TLS will not."""
-    causes = list(_causes(exc))
-    lookup = next((cause for cause in causes if isinstance(cause, socket.gaierror)), None)
-    if lookup is not None:
-        named = _RESOLVING.search(str(exc))
-        host = named.group(1) if named else urlsplit(url).hostname
-        return _Failure(FetchError, f"cannot reach the registry (name resolution failed for "
-                        f"{host}: {lookup})", unreachable=True)
-    if isinstance(exc, requests.exceptions.SSLError):
-        tls = next((cause for cause in causes if isinstance(cause, ssl.SSLError)), exc)
-        detail = _SSL_SOURCE.sub("", str(tls))
-        return _Failure(FetchError, f"cannot reach the registry (TLS failed: {detail})",
-                        unreachable=True)
-    found = _ERRNO.search(str(exc))
-    detail = found.group(0).strip() if found else type(exc).__name__
-    no_route = any(isinstance(cause, OSError) and cause.errno == errno.ENETUNREACH
-                   for cause in causes)
-    return _Failure(FetchError, f"cannot reach the registry ({detail})", transient=not no_route,
-                    unreachable=no_route)
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception, then the ones it was raised from or while handling, down the chain."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _status_failure(response: requests.Response) -> _Failure:
-    status = response.status_code
-    wait = _retry_after(response.headers.get("Retry-After"))
-    if status == 429:
-        return _Failure(RateLimited, "rate limited (HTTP 429)", transient=True, retry_after=wait)
-    return _Failure(FetchError, f"server error (HTTP {status}{_said(response)})", transient=True,
-                    retry_after=wait)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _gave_up(
-    failure: _Failure,
-    attempts: int,
-    elapsed: float,
-    *,
-    wait: float | None = None,
-    deadline: float | None = None,
-) -> _Failure:
-    if attempts == 1 and wait is None:
-        return failure
-    tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
-    why = f"gave up after {tries} in {elapsed:.1f} s"
-    if wait is not None:
-        why += f"; the next wait ({wait:.0f} s) would pass the {deadline:g} s deadline"
-    given_up = _Failure(failure.kind, f"{failure.reason}, {why}", transient=failure.transient,
-                        unreachable=failure.unreachable)
-    given_up.__cause__ = failure.__cause__
-    return given_up
 
 
 def _loopback(url: str) -> bool:

@@ -30,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from ctwatch import watch
 from ctwatch.config import Config
-from ctwatch.errors import ConfigError, StoreBusy, describe
+from ctwatch.errors import ConfigError, Interrupted, StoreBusy, describe
 from ctwatch.fetch import Client
 from ctwatch.store import Store
 
@@ -38,6 +38,11 @@ log = logging.getLogger("ctwatch.schedule")
 
 NEXT_RUN = "daemon.next_run"  # store meta key: when the daemon checks next, for ctwatch status
 MISFIRE_GRACE_S = 3600  # a run late by up to an hour (machine asleep, long run) still starts
+# Longest interval and jitter: APScheduler overflows on dates past year 9999 (issue 11).
+MAX_INTERVAL_S = 366 * 86400
+# After SIGTERM or SIGINT, how long `check` may take to finish the trial in hand before what
+# it waits for (a trickling reply, a silent server) is abandoned: a stop within ~5 s.
+STOP_GRACE_S = 3.0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EVERY = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -81,7 +86,10 @@ def every_seconds(value: Any, key: str) -> float:
     match = _EVERY.fullmatch(str(value).strip().lower())
     if not match or float(match[1]) <= 0:
         raise ConfigError(f"{value!r} is not an interval such as 30s, 15m, 6h or 1d", key=key)
-    return float(match[1]) * _UNITS[match[2]]
+    seconds = float(match[1]) * _UNITS[match[2]]
+    if seconds > MAX_INTERVAL_S:
+        raise ConfigError(f"{value!r} is longer than the longest interval, 366d", key=key)
+    return seconds
 
 
 def cron_trigger(expression: Any, timezone: Any, jitter: int, key: str) -> CronTrigger:
@@ -141,6 +149,8 @@ def _jitter(value: Any, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"must be a whole number of seconds, 0 or more (got {value!r})",
                           key=key)
+    if value > MAX_INTERVAL_S:
+        raise ConfigError(f"must be at most {MAX_INTERVAL_S} seconds (366 days)", key=key)
     return value
 
 
@@ -225,22 +235,43 @@ class Daemon:
 
 
 @contextmanager
-def stop_signals(callback: Callable[[], None], *,
-                 reload: Callable[[], None] | None = None) -> Iterator[None]:
+def stop_signals(callback: Callable[[], None], *, reload: Callable[[], None] | None = None,
+                 grace_s: float | None = STOP_GRACE_S) -> Iterator[None]:
     """Call ``callback`` on SIGTERM or SIGINT instead of dying mid-transaction; with
-    ``reload``, call it on SIGHUP, which then no longer ends the process."""
+    ``reload``, call it on SIGHUP, which then no longer ends the process.
+
+    With ``grace_s`` (``check``), the main thread is still inside ``with`` that long after the
+    first signal, or it gets a second one, :class:`Interrupted` is raised in it. ``None`` (the
+    daemon, whose checks run in a worker thread a signal cannot interrupt): only the callback.
+    """
+    stopping: list[int] = []
+
     def stop(signum: int, _frame: object) -> None:
-        log.info("%s received: stopping after the trial in hand", signal.Signals(signum).name)
+        if stopping and grace_s is not None:
+            raise Interrupted(signum)
+        within = "" if grace_s is None else f" (within {grace_s:g} s)"
+        log.info("%s received: stopping after the trial in hand%s", signal.Signals(signum).name,
+                 within)
+        stopping.append(signum)
         callback()
+        if grace_s is not None:
+            signal.setitimer(signal.ITIMER_REAL, grace_s)
+
+    def too_late(_signum: int, _frame: object) -> None:
+        raise Interrupted(stopping[0])
 
     handlers: dict[signal.Signals, Callable[[int, object], None]] = {
         signal.SIGTERM: stop, signal.SIGINT: stop}
     if reload is not None:
         handlers[signal.SIGHUP] = lambda _signum, _frame: reload()
+    if grace_s is not None:
+        handlers[signal.SIGALRM] = too_late
     previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
         yield
     finally:
+        if grace_s is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         for sig, old in previous.items():
             signal.signal(sig, old)
 
@@ -251,10 +282,10 @@ def serve(config: Config, *, now: bool = False,
     ``reload()`` gives the configuration again (without it, SIGHUP is ignored)."""
     checks = _Checks(config)
     plan = parse_schedule(config.schedule)
-    with Store(config.store) as db, db.lock(name="daemon"):
+    with watch.open_store(config) as db, db.lock(name="daemon"):
         daemon = Daemon(plan, lambda: checks.run(db, daemon),
                         reload=(lambda: checks.reload(reload)) if reload else None)
-        with stop_signals(daemon.stop, reload=daemon.request_reload):
+        with stop_signals(daemon.stop, reload=daemon.request_reload, grace_s=None):
             daemon.serve(now=now, on_plan=lambda when: db.set_meta(NEXT_RUN, when))
         db.set_meta(NEXT_RUN, None)
         log.info("ctwatch run: stopped")

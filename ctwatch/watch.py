@@ -21,6 +21,7 @@ from ctwatch.errors import (
     ConfigError,
     CtwatchError,
     FetchError,
+    Interrupted,
     ParseError,
     describe,
     printable,
@@ -121,6 +122,11 @@ def from_config(config: Config, *, stdout: TextIO | None = None) -> Watch:
     )
 
 
+def open_store(config: Config) -> Store:
+    """The store config.yaml names, with its password from ``store_password_env``."""
+    return Store(config.store, config.store_password())
+
+
 def check(watch: Watch, client: Client, db: Store, *, force: bool = False,
           stop: Callable[[], bool] = lambda: False) -> RunReport:
     """One pass over the watched trials. The caller holds the store's lock.
@@ -138,6 +144,9 @@ def check(watch: Watch, client: Client, db: Store, *, force: bool = False,
     except Exception as error:
         log.debug("the run failed", exc_info=True)
         report.error = report.error or describe(error)
+    except Interrupted:
+        report.interrupted = True
+        raise
     except BaseException:
         report.error = "stopped abruptly"
         raise

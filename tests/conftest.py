@@ -7,6 +7,7 @@ Failure injection lives here, not in ``ctwatch/replay.py``: a handler subclass c
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import os
@@ -15,9 +16,10 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -62,6 +64,12 @@ class Fault:
     pages), uri_limit (414 when the request target is longer than ``max_url``), poison (a
     request that names ``target`` gets a body that cannot be decoded: its study, in the page or
     alone, is a list nested 100,000 deep).
+
+    Hostile kinds (issue 11): endless_tokens (every list reply is the query's first page, with
+    ``target`` left out, and a new nextPageToken), trickle (the body a byte every ``delay_s``),
+    silent (no reply until the test ends, at most ``delay_s``), endless (a chunked JSON body
+    without end, ``size_mb`` at most), gzip_bomb (Content-Encoding: gzip, inflating to
+    ``size_mb`` of JSON whitespace). ``hung_up`` is set when the client hangs up mid-body.
     """
 
     route: str
@@ -74,12 +82,18 @@ class Fault:
     delay_s: float = 1.0
     max_url: int = 0
     text: str = "Injected failure"
+    size_mb: int = 3072
+    hung_up: threading.Event = field(default_factory=threading.Event)
 
 
 class Faults:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self.released = threading.Event()  # set: faults that hold a reply back let go
+
+    def release(self) -> None:
+        self.released.set()
 
     def add(self, route: str, kind: str, **options: Any) -> Fault:
         fault = Fault(route, kind, **options)
@@ -125,6 +139,16 @@ def _wrong_id(fault: Fault, studies: list[dict[str, Any]]) -> list[dict[str, Any
     return studies
 
 
+_TOKENS = itertools.count(1)
+
+
+def _endless_tokens(fault: Fault, reply: Reply) -> Reply:
+    body = json.loads(reply.body)
+    body["studies"] = [study for study in body["studies"] if _nct(study) != fault.target]
+    body["nextPageToken"] = f"endless-{next(_TOKENS)}"
+    return Reply(reply.status, (json.dumps(body).encode(),), reply.content_type, reply.headers)
+
+
 def _inject(handler: ReplayHandler, fault: Fault, reply: Reply) -> Reply:
     if fault.kind == "status":
         return text_reply(fault.status, fault.text, *fault.headers)
@@ -140,6 +164,8 @@ def _inject(handler: ReplayHandler, fault: Fault, reply: Reply) -> Reply:
         return _rewrite(reply, lambda studies: [s for s in studies if _nct(s) != fault.target])
     if fault.kind == "poison" and reply.status == 200 and fault.target in _named_ids(handler):
         return _poison(reply, fault.target)
+    if fault.kind == "endless_tokens" and reply.status == 200:
+        return _endless_tokens(fault, reply)
     return reply
 
 
@@ -163,17 +189,77 @@ def _poison(reply: Reply, target: str | None) -> Reply:
     return Reply(200, chunks, reply.content_type, reply.headers)
 
 
+def _send_trickle(handler: ReplayHandler, fault: Fault, faults: Faults, reply: Reply) -> None:
+    body = reply.body
+    _start(handler, reply, ("Content-Length", str(len(body))))
+    for index in range(len(body)):
+        if faults.released.wait(fault.delay_s):
+            handler.wfile.write(body[index:])
+            return
+        handler.wfile.write(body[index : index + 1])
+
+
+def _send_endless(handler: ReplayHandler, fault: Fault, faults: Faults, reply: Reply) -> None:
+    _start(handler, reply, ("Transfer-Encoding", "chunked"))
+    filler = b'{"x":0},' * 8192
+    _chunk(handler, b'{"studies":[')
+    for _ in range(fault.size_mb * 1024 * 1024 // len(filler)):
+        _chunk(handler, filler)
+    _chunk(handler, b'{"x":0}]}')
+    _chunk(handler, b"", last=True)
+
+
+def _send_gzip_bomb(handler: ReplayHandler, fault: Fault, faults: Faults, reply: Reply) -> None:
+    """JSON that is mostly whitespace, compressed ~1000:1 as it is sent: a few MB on the wire
+    inflate to ``size_mb``; only what the client reads is ever compressed."""
+    _start(handler, reply, ("Transfer-Encoding", "chunked"), ("Content-Encoding", "gzip"))
+    gzip = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    spaces = b" " * (1024 * 1024)
+    _chunk(handler, gzip.compress(b'{"studies":['))
+    for _ in range(fault.size_mb):
+        _chunk(handler, gzip.compress(spaces))
+    _chunk(handler, gzip.compress(b"]}") + gzip.flush())
+    _chunk(handler, b"", last=True)
+
+
+def _start(handler: ReplayHandler, reply: Reply, *headers: tuple[str, str]) -> None:
+    handler.send_response(reply.status)
+    handler.send_header("Content-Type", reply.content_type)
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.end_headers()
+
+
+def _chunk(handler: ReplayHandler, data: bytes, *, last: bool = False) -> None:
+    if data or last:  # an empty chunk ends the body
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+_STREAMED = {"trickle": _send_trickle, "endless": _send_endless, "gzip_bomb": _send_gzip_bomb}
+
+
 def faulty_handler(faults: Faults) -> type[ReplayHandler]:
     class FaultyHandler(ReplayHandler):
         fault: Fault | None = None
 
         def respond(self, route: str, match: Any, query: Query) -> Reply:
-            reply = super().respond(route, match, query)
             path_id = canonical_id(match["id"]) if match and "id" in match.groupdict() else None
             self.fault = faults.take(route, path_id)
+            if self.fault is not None and self.fault.kind == "endless_tokens":
+                query = {key: value for key, value in query.items() if key != "pageToken"}
+            reply = super().respond(route, match, query)
             return reply if self.fault is None else _inject(self, self.fault, reply)
 
         def send(self, reply: Reply) -> None:
+            if self.fault is not None and self.fault.kind == "silent":
+                faults.released.wait(self.fault.delay_s)
+            if self.fault is not None and self.fault.kind in _STREAMED and reply.status == 200:
+                try:
+                    _STREAMED[self.fault.kind](self, self.fault, faults, reply)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.fault.hung_up.set()
+                self.close_connection = True
+                return
             if self.fault is None or self.fault.kind != "truncate":
                 super().send(reply)
                 return
@@ -229,6 +315,7 @@ def faults() -> Faults:
 def replay(registry: Registry, faults: Faults) -> Iterator[ReplayServer]:
     with ReplayServer(registry, handler=faulty_handler(faults)) as server:
         yield server
+        faults.release()  # a fault holding a reply back lets go, so that the server can close
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 ``Dose("Isatuximab", 10, "mg/kg", (1, 8, 15, 22), "1")``.
 
 Arm descriptions are free prose; what cannot be read confidently is left out rather than
-guessed, so an arm whose description says nothing recognisable has no dosing items.
+guessed, so an arm whose description says nothing recognisable has no dosing items. Numbers are
+ASCII and short (a dose of at most 6 digits, a day of at most 4), and a day range is spelled
+out only up to :data:`MAX_DAY_SPAN` days, so no text makes an infinite dose or a huge list.
 """
 
 from __future__ import annotations
@@ -11,14 +13,19 @@ import re
 
 from ctwatch.model import Dose
 
+MAX_DAY_SPAN = 366  # "Days 1-21" lists 21 days; "Days 1-100000" only its two ends
+
 _AMOUNT = re.compile(
-    r"(?P<dose>\d+(?:\.\d+)?)\s*(?P<unit>(?:mg|mcg|µg|μg|g|iu|units?|ml|gy)"
+    r"(?<![0-9.])(?P<dose>[0-9]{1,6}(?:\.[0-9]{1,6})?)(?![0-9])"
+    r"\s*(?P<unit>(?:mg|mcg|µg|μg|g|iu|units?|ml|gy)"
     r"(?:\s*/\s*(?:kg|m\^?2|m²|day|d|dose))?)(?![a-z])",
     re.IGNORECASE,
 )
 _DAYS = re.compile(
-    r"\bdays?\s+(?P<days>\d+(?:\s*(?:,|&|\band\b|\bthrough\b|\bto\b|-|–)\s*(?:and\s+)?\d+)*)"
-    r"(?:\s+(?:during|of|in)\s+(?P<cycle>(?:each|every|all|subsequent)\s+cycles?|cycles?\s+\d+))?",
+    r"\bdays?\s+(?P<days>[0-9]{1,4}(?![0-9])(?:\s*(?:,|&|\band\b|\bthrough\b|\bto\b|-|–)\s*"
+    r"(?:and\s+)?[0-9]{1,4}(?![0-9]))*)"
+    r"(?:\s+(?:during|of|in)\s+(?P<cycle>(?:each|every|all|subsequent)\s+cycles?|"
+    r"cycles?\s+[0-9]{1,4}(?![0-9])))?",
     re.IGNORECASE,
 )
 
@@ -63,7 +70,7 @@ def _days(text: str) -> tuple[int, ...]:
     for part in re.split(r"\s*(?:,|&|\band\b)\s*", text):
         bounds = re.split(r"\s*(?:\bthrough\b|\bto\b|-|–)\s*", part.strip())
         numbers = [int(bound) for bound in bounds if bound.isdigit()]
-        if len(numbers) == 2 and numbers[0] < numbers[1]:
+        if len(numbers) == 2 and 0 < numbers[1] - numbers[0] <= MAX_DAY_SPAN:
             days.extend(range(numbers[0], numbers[1] + 1))
         else:
             days.extend(numbers)
@@ -73,5 +80,5 @@ def _days(text: str) -> tuple[int, ...]:
 def _cycle(text: str | None) -> str | None:
     if not text:
         return None
-    number = re.search(r"\d+", text)
+    number = re.search(r"[0-9]+", text)
     return number[0] if number else text.split()[0].lower()

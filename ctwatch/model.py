@@ -17,15 +17,16 @@ from ctwatch.errors import InvalidNctId
 
 SCHEMA_VERSION = 1
 
-_NCT_ID = re.compile(r"\s*(nct)(\d{8})\s*", re.IGNORECASE)
+# ASCII only: \d and re.IGNORECASE would also take full-width or Arabic-Indic digits.
+_NCT_ID = re.compile(r"\s*[nN][cC][tT]([0-9]{8})\s*")
 
 
 def parse_nct_id(value: str) -> str:
-    """Validate an NCT id ("NCT" + 8 digits, any case) and return it upper-cased."""
+    """Validate an NCT id ("NCT" + 8 ASCII digits, any case) and return it upper-cased."""
     match = _NCT_ID.fullmatch(value or "")
     if not match:
         raise InvalidNctId(value)
-    return "NCT" + match.group(2)
+    return "NCT" + match.group(1)
 
 
 def _key(name: str) -> str:

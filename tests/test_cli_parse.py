@@ -60,6 +60,9 @@ BAD_INPUTS = {
     "module of the wrong type": (b'{"protocolSection": {"identificationModule": '
                                  b'{"nctId": "NCT04083898"}, "statusModule": [1]}}',
                                  "malformed record"),
+    "JSON nested 100,000 deep": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    "lone surrogate in an NCT id": (b'{"protocolSection": {"identificationModule": '
+                                    b'{"nctId": "NCT\\ud800"}}}', "not an NCT id"),
     "HTML error page": (b"<!DOCTYPE html><html><body>Service unavailable</body></html>",
                         "not a ClinicalTrials.gov study page (no NCT id found)"),
 }

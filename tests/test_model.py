@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import jsonschema
 import pytest
@@ -25,6 +26,7 @@ from ctwatch.model import (
     parse_nct_id,
     schema,
 )
+from ctwatch.sources.terms import ENUMS
 
 FULL = Trial(
     nct_id="NCT04083898",
@@ -87,7 +89,61 @@ def test_nct_ids_are_upper_cased(value: str, expected: str) -> None:
     assert parse_nct_id(value) == expected
 
 
-@pytest.mark.parametrize("value", ["", "NCT1234567", "NCT123456789", "04083898", "NCTABCDEFGH"])
+@pytest.mark.parametrize("value", ["", "NCT1234567", "NCT123456789", "04083898", "NCTABCDEFGH",
+                                   "ＮＣＴ０４０８３８９８", "NCT０４０８３８９８", "NCT٠٤٠٨٣٨٩٨",
+                                   "NCT0408389８", "ＮＣＴ04083898"])
 def test_bad_nct_ids_are_refused(value: str) -> None:
     with pytest.raises(InvalidNctId, match="not an NCT id"):
         parse_nct_id(value)
+
+
+def invalid(path: str, value: object) -> bool:
+    """Whether the schema refuses FULL with the value at the dotted ``path`` replaced."""
+    data = FULL.to_dict()
+    *above, last = path.split(".")
+    parent = data
+    for key in above:
+        parent = parent[int(key)] if isinstance(parent, list) else parent[key]
+    parent[last] = value
+    return not jsonschema.Draft202012Validator(schema()).is_valid(data)
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    ("nct_id", "NCT０４０８３８９８"), ("status.start.date", "2020-13-45"),
+    ("status.verified", "２０２２-０６"), ("status.first_posted", "2019-9-10"),
+    ("status.last_update_posted", 20220615), ("status.overall", "Active, not recruiting"),
+    ("status.overall", "RECRUITING "), ("status.overall", "ＲＥＣＲＵＩＴＩＮＧ"),
+    ("design.phases", ["PHASE 1"]), ("locations.0.status", "recruiting"),
+])
+def test_schema_refuses_what_no_source_outputs(path: str, value: object) -> None:
+    assert invalid(path, value)
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    ("status.overall", "PAUSED"), ("design.phases", ["PHASE5"]), ("arms.0.type", "NEW_ARM_2"),
+    ("locations.0.status", "UNKNOWN"), ("status.start.date", "2024-02-29"),
+    ("status.verified", "2022"), ("status.completion.date", None),
+])
+def test_schema_accepts_a_value_the_registry_adds_later_and_real_dates(path: str,
+                                                                         value: object) -> None:
+    assert not invalid(path, value)
+
+
+def known_values(node: object) -> Iterator[list[str]]:
+    """Every list of known enum values in the schema (those beside $defs/enum_value)."""
+    if isinstance(node, dict):
+        alternatives = node.get("anyOf", [])
+        if {"$ref": "#/$defs/enum_value"} in alternatives:
+            yield next(a["enum"] for a in alternatives if "enum" in a)
+        for value in node.values():
+            yield from known_values(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from known_values(value)
+
+
+def test_every_known_enum_list_is_the_registry_vocabulary() -> None:
+    lists = [frozenset(v for v in values if v is not None) for values in known_values(schema())]
+    assert len(lists) == 17
+    for values in lists:  # officials' roles and site statuses are part of a vocabulary
+        assert any(values <= vocabulary for vocabulary in ENUMS.values()), sorted(values)

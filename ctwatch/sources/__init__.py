@@ -4,6 +4,15 @@
 ``detect(raw)``; every problem is a :class:`ParseError` naming the source. The formats are
 API v2 JSON, legacy ``<clinical_study>`` XML, a saved classic study page (HTML) and that
 page's text rendering.
+
+Records are third-party input, held to these bounds here:
+
+- a saved record is read up to :data:`MAX_RECORD_BYTES` (64 MB), never further;
+- JSON nested deeper than Python's decoder goes (about 1,000 levels), a number of more than
+  4,300 digits, and the non-JSON constants NaN and Infinity are a ParseError;
+- a lone surrogate escape in JSON (``"\\ud800"``, which no UTF-8 text can hold) is read as
+  U+FFFD, the replacement character, so every trial can be printed, stored and compared. The
+  other formats cannot carry one: their bytes are decoded strictly.
 """
 
 from __future__ import annotations
@@ -37,8 +46,10 @@ FORMATS: dict[str, tuple[Callable[[bytes], list[Trial]], str]] = {
     "classic_text": (classic_text.parse, "the text of a classic study page, read best effort"),
 }
 
+#: The largest saved record read (a file or standard input): a study is rarely above 2 MB,
+#: a list page of 1,000 studies about 20 MB.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
 _HEAD = 65536  # bytes looked at to tell formats apart
-_COMMENT = re.compile(rb"<!--.*?-->", re.DOTALL)
 _FIRST_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)")
 
 
@@ -51,8 +62,7 @@ def detect(raw: bytes) -> str:
     if not head:
         raise ParseError("empty file")
     if head == b"<":
-        tag = _FIRST_TAG.search(_COMMENT.sub(b"", text[:_HEAD]))
-        name = tag.group(1).lower() if tag else b""
+        name = _root_name(text[:_HEAD])
         if name == b"clinical_study" or (text.startswith(b"<?xml") and name != b"html"):
             return "legacy_xml"  # which names any other root element in its error
         return "classic_page"
@@ -62,17 +72,61 @@ def detect(raw: bytes) -> str:
                      "a classic study page)")
 
 
+def _root_name(head: bytes) -> bytes:
+    """The lower-cased name of the first element in the head of a markup document, comments
+    skipped; b"" for none. Linear: each stretch between comments is searched once."""
+    position = 0
+    while True:
+        comment = head.find(b"<!--", position)
+        tag = _FIRST_TAG.search(head, position, len(head) if comment == -1 else comment)
+        if tag:
+            return tag.group(1).lower()
+        end = head.find(b"-->", comment + 4) if comment != -1 else -1
+        if end == -1:
+            return b""
+        position = end + 3
+
+
 def decode(raw: bytes) -> Any:
-    """The JSON document in raw bytes."""
+    """The JSON document in raw bytes, lone surrogates replaced (see the module's doc)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ParseError(f"not UTF-8 text (byte {error.start}): binary file?") from None
     try:
-        return json.loads(text)
+        document = json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as error:
         raise ParseError(f"invalid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
                          ) from None
+    except RecursionError:
+        raise ParseError("invalid JSON: nested too deeply to read") from None
+    except ValueError as error:  # a number of more than 4,300 digits
+        raise ParseError(f"invalid JSON: {error}".split(";")[0]) from None
+    return _without_surrogates(document) if _SURROGATE_ESCAPE.search(text) else document
+
+
+def _not_json(constant: str) -> None:
+    raise ParseError(f"invalid JSON: {constant} is not a JSON value")
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # may also be half of a valid pair
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # the decoder joins valid pairs
+
+
+def _without_surrogates(document: Any) -> Any:
+    """The document with every lone surrogate in its strings replaced by U+FFFD, in place."""
+    if isinstance(document, str):
+        return _LONE_SURROGATE.sub("\ufffd", document)
+    pending = [document] if isinstance(document, dict | list) else []
+    while pending:  # not recursive: the document may be nested near the decoder's limit
+        container = pending.pop()
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, value in list(items):
+            if isinstance(value, str):
+                container[key] = _LONE_SURROGATE.sub("\ufffd", value)
+            elif isinstance(value, dict | list):
+                pending.append(value)
+    return document
 
 
 def parse(raw: bytes, source: str = "-") -> list[Trial]:
@@ -80,8 +134,8 @@ def parse(raw: bytes, source: str = "-") -> list[Trial]:
     try:
         reader, _ = FORMATS[detect(raw)]
         return reader(raw)
-    except ParseError as error:
-        raise ParseError(str(error), source=source) from None
+    except ParseError as error:  # one line, whatever a reader's library said
+        raise ParseError(" ".join(str(error).split()), source=source) from None
 
 
 def read(source: str) -> list[Trial]:
@@ -90,13 +144,20 @@ def read(source: str) -> list[Trial]:
 
 
 def load(source: str) -> bytes:
-    """The bytes of a saved record: a file path, or ``-`` for standard input."""
-    if source == "-":
-        return sys.stdin.buffer.read()
+    """The bytes of a saved record: a file path, or ``-`` for standard input; one larger than
+    :data:`MAX_RECORD_BYTES` is a ParseError, read no further (``/dev/zero`` ends)."""
     try:
-        return Path(source).read_bytes()
+        if source == "-":
+            raw = sys.stdin.buffer.read(MAX_RECORD_BYTES + 1)
+        else:
+            with Path(source).open("rb") as file:
+                raw = file.read(MAX_RECORD_BYTES + 1)
     except OSError as error:
-        raise ParseError(f"cannot read: {error.strerror or error}", source=source) from None
+        raise ParseError(f"cannot read: {error.strerror or error}", source=name(source)) from None
+    if len(raw) > MAX_RECORD_BYTES:
+        raise ParseError(f"larger than {MAX_RECORD_BYTES // 2**20} MB; not a registry record",
+                         source=name(source))
+    return raw
 
 
 def name(source: str) -> str:

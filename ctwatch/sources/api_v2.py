@@ -3,6 +3,12 @@
 The history API (``/api/int/studies/…``) serves the same study layout with HTML markup and
 entities in every text field, where API v2 serves CommonMark in its markup fields; both are
 normalized by :mod:`ctwatch.markup`, so the same content gives the same trial.
+
+The reader holds the published contract (``ctwatch schema``) at the boundary: an enum value
+is kept as the registry spells it (upper-cased), also one ctwatch does not know yet, so a diff
+shows a value the registry adds; an enum that is not such a word, a date that is not a real
+ISO date (``2020-13-45``) or not text, and an enrollment that is not a whole number are a
+ParseError naming the field. A text field of another type is read as absent.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ctwatch import criteria
-from ctwatch.errors import InvalidNctId, ParseError
+from ctwatch.errors import ParseError
 from ctwatch.markup import Markup, inline, to_text
 from ctwatch.model import (
     Arm,
@@ -27,9 +33,8 @@ from ctwatch.model import (
     Sponsor,
     Status,
     Trial,
-    parse_nct_id,
 )
-from ctwatch.sources import linking
+from ctwatch.sources import linking, terms
 
 Json = dict[str, Any]
 
@@ -55,13 +60,13 @@ def parse_study(study: Any, markup: Markup = "markdown") -> Trial:
     if not isinstance(study, dict) or not isinstance(study.get("protocolSection"), dict):
         raise ParseError("not a study record: no protocolSection")
     protocol = study["protocolSection"]
+    nct_id = _nct_id(_get(protocol, "identificationModule", "nctId"))
     try:
-        return _trial(protocol, study, _Text(markup))
-    except InvalidNctId as error:
-        raise ParseError(f"identificationModule.nctId: {error}") from None
+        return _trial(protocol, study, nct_id, _Text(markup))
+    except ParseError as error:
+        raise ParseError(f"{nct_id}: {error}") from None
     except (TypeError, AttributeError) as error:
-        nct = _get(protocol, "identificationModule", "nctId")
-        raise ParseError(f"{nct or 'study'}: malformed record ({error})") from None
+        raise ParseError(f"{nct_id}: malformed record ({error})") from None
 
 
 class _Text:
@@ -80,6 +85,13 @@ class _Text:
         return tuple(text for text in map(self.line, _items(values)) if text)
 
 
+def _nct_id(value: Any) -> str:
+    try:
+        return terms.nct_id(value)
+    except ParseError as error:
+        raise ParseError(f"identificationModule.nctId: {error}") from None
+
+
 def _get(data: Any, *keys: str) -> Any:
     for key in keys:
         if not isinstance(data, dict):
@@ -96,18 +108,42 @@ def _dicts(values: Any) -> list[Json]:
     return [value for value in _items(values) if isinstance(value, dict)]
 
 
-def _enum(value: Any) -> str | None:
-    return value.strip().upper() or None if isinstance(value, str) else None
+def _enum(value: Any, where: str) -> str | None:
+    """An enum value at ``where`` (named in the error), see :func:`terms.token`."""
+    try:
+        return terms.token(value)
+    except ParseError as error:
+        raise ParseError(f"{where}: {error}") from None
 
 
-def _trial(protocol: Json, study: Json, text: _Text) -> Trial:
+def _iso(value: Any, where: str) -> str | None:
+    """A date at ``where``: a real ISO date at any precision, kept as written."""
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ParseError(f"expected a date (text), got {terms.json_type(value)}")
+        return terms.iso_date(value.strip()) if value.strip() else None
+    except ParseError as error:
+        raise ParseError(f"{where}: {error}") from None
+
+
+def _count(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ParseError(f"{where}: expected a whole number, got {terms.quoted(value)}")
+    return value
+
+
+def _trial(protocol: Json, study: Json, nct_id: str, text: _Text) -> Trial:
     ident = protocol.get("identificationModule") or {}
     description = protocol.get("descriptionModule") or {}
     conditions = protocol.get("conditionsModule") or {}
     arms, interventions = _arms_and_interventions(protocol.get("armsInterventionsModule"), text)
     contacts = protocol.get("contactsLocationsModule") or {}
     return Trial(
-        nct_id=parse_nct_id(str(ident.get("nctId") or "")),
+        nct_id=nct_id,
         org_study_id=text.line(_get(ident, "orgStudyIdInfo", "id")),
         brief_title=text.line(ident.get("briefTitle")),
         official_title=text.line(ident.get("officialTitle")),
@@ -131,7 +167,7 @@ def _trial(protocol: Json, study: Json, text: _Text) -> Trial:
 
 def _sponsor(module: Any, text: _Text) -> Sponsor:
     def party(data: Json) -> Party:
-        return Party(text.line(data.get("name")), _enum(data.get("class")))
+        return Party(text.line(data.get("name")), _enum(data.get("class"), "sponsor class"))
 
     lead = _get(module, "leadSponsor")
     collaborators = _dicts(_get(module, "collaborators"))
@@ -143,38 +179,41 @@ def _date(module: Json, key: str) -> DatePoint:
     data = module.get(key)
     if not isinstance(data, dict):
         return DatePoint()
-    return DatePoint(data.get("date"), _enum(data.get("type")))
+    return DatePoint(_iso(data.get("date"), f"{key}.date"),
+                     _enum(data.get("type"), f"{key}.type"))
 
 
 def _status(module: Json, study: Json, text: _Text) -> Status:
     return Status(
-        overall=_enum(module.get("overallStatus")),
+        overall=_enum(module.get("overallStatus"), "overallStatus"),
         why_stopped=text.rich(module.get("whyStopped")),
-        verified=module.get("statusVerifiedDate"),
+        verified=_iso(module.get("statusVerifiedDate"), "statusVerifiedDate"),
         start=_date(module, "startDateStruct"),
         primary_completion=_date(module, "primaryCompletionDateStruct"),
         completion=_date(module, "completionDateStruct"),
         first_posted=_date(module, "studyFirstPostDateStruct").date,
         last_update_posted=_date(module, "lastUpdatePostDateStruct").date,
-        has_results=bool(study.get("hasResults")),
+        has_results=study.get("hasResults") is True,
     )
 
 
 def _design(module: Json) -> Design:
     info = module.get("designInfo") or {}
     enrollment = module.get("enrollmentInfo") or {}
-    count = enrollment.get("count")
-    if not isinstance(count, int) or isinstance(count, bool):
-        count = None
     return Design(
-        study_type=_enum(module.get("studyType")),
-        phases=tuple(filter(None, map(_enum, _items(module.get("phases"))))),
-        allocation=_enum(info.get("allocation")),
-        intervention_model=_enum(info.get("interventionModel")),
-        masking=_enum(_get(info, "maskingInfo", "masking")),
-        primary_purpose=_enum(info.get("primaryPurpose")),
-        enrollment=Enrollment(count, _enum(enrollment.get("type"))),
+        study_type=_enum(module.get("studyType"), "studyType"),
+        phases=_enums(module.get("phases"), "phases"),
+        allocation=_enum(info.get("allocation"), "allocation"),
+        intervention_model=_enum(info.get("interventionModel"), "interventionModel"),
+        masking=_enum(_get(info, "maskingInfo", "masking"), "masking"),
+        primary_purpose=_enum(info.get("primaryPurpose"), "primaryPurpose"),
+        enrollment=Enrollment(_count(enrollment.get("count"), "enrollmentInfo.count"),
+                              _enum(enrollment.get("type"), "enrollmentInfo.type")),
     )
+
+
+def _enums(values: Any, where: str) -> tuple[str, ...]:
+    return tuple(filter(None, (_enum(value, f"{where}[]") for value in _items(values))))
 
 
 def _outcomes(module: Json, text: _Text) -> tuple[Outcome, ...]:
@@ -190,29 +229,29 @@ def _outcomes(module: Json, text: _Text) -> tuple[Outcome, ...]:
 def _eligibility(module: Json, text: _Text) -> Eligibility:
     healthy = module.get("healthyVolunteers")
     return Eligibility(
-        sex=_enum(module.get("sex")),
+        sex=_enum(module.get("sex"), "sex"),
         minimum_age=text.line(module.get("minimumAge")),
         maximum_age=text.line(module.get("maximumAge")),
-        std_ages=tuple(filter(None, map(_enum, _items(module.get("stdAges"))))),
+        std_ages=_enums(module.get("stdAges"), "stdAges"),
         healthy_volunteers=healthy if isinstance(healthy, bool) else None,
         **criteria.eligibility_parts(module.get("eligibilityCriteria"), text.markup),
     )
 
 
 def _contact(data: Json, text: _Text) -> Contact:
-    return Contact(text.line(data.get("name")), _enum(data.get("role")),
+    return Contact(text.line(data.get("name")), _enum(data.get("role"), "contact role"),
                    text.line(data.get("phone")), text.line(data.get("email")))
 
 
 def _official(data: Json, text: _Text) -> Official:
     return Official(text.line(data.get("name")), text.line(data.get("affiliation")),
-                    _enum(data.get("role")))
+                    _enum(data.get("role"), "overallOfficials[].role"))
 
 
 def _location(data: Json, text: _Text) -> Location:
     return Location(
         facility=text.line(data.get("facility")),
-        status=_enum(data.get("status")),
+        status=_enum(data.get("status"), "locations[].status"),
         city=text.line(data.get("city")),
         state=text.line(data.get("state")),
         zip=text.line(data.get("zip")),
@@ -226,10 +265,11 @@ def _arms_and_interventions(
 ) -> tuple[tuple[Arm, ...], tuple[Intervention, ...]]:
     """Arms and interventions, linked both ways from ``interventionNames`` and
     ``armGroupLabels`` (the registry keeps both, and they do not always agree)."""
-    arms = [Arm(text.line(arm.get("label")) or "", _enum(arm.get("type")),
+    arms = [Arm(text.line(arm.get("label")) or "", _enum(arm.get("type"), "armGroups[].type"),
                 text.rich(arm.get("description")), text.lines(arm.get("interventionNames")))
             for arm in _dicts(_get(module, "armGroups"))]
-    interventions = [Intervention(_enum(item.get("type")), text.line(item.get("name")) or "",
+    interventions = [Intervention(_enum(item.get("type"), "interventions[].type"),
+                                  text.line(item.get("name")) or "",
                                   text.rich(item.get("description")),
                                   text.lines(item.get("otherNames")),
                                   text.lines(item.get("armGroupLabels")))

@@ -34,9 +34,13 @@ from ctwatch.model import (
 )
 from ctwatch.sources import linking, terms
 
-NCT_ID = re.compile(r"ClinicalTrials\.gov Identifier:?\s*(NCT\d{8})", re.IGNORECASE)
-TIME_FRAME = re.compile(r"^(?P<measure>.*?)\s*\[\s*Time Frame:\s*(?P<frame>.*?)\s*\]\s*"
-                        r"(?P<rest>.*)$", re.S)
+NCT_ID = re.compile(r"ClinicalTrials\.gov Identifier:?\s*(NCT[0-9]{8})", re.IGNORECASE)
+# "Measure [ Time Frame: 6 months ] description". Linear on any text: a group takes a run of
+# white space whole (possessively) or not at all, and the frame stops at any bracket, so no
+# run or frame is scanned again from each position.
+TIME_FRAME = re.compile(r"^(?P<measure>(?:\S|\s++(?=\S))*?)\s*+\[\s*+Time Frame:\s*+"
+                        r"(?P<frame>(?:[^\[\]\s]|\s++(?=[^\[\]\s]))*+)\s*+\]\s*+(?P<rest>.*)$",
+                        re.S)
 HEADER = {
     "status": re.compile(r"Recruitment Status\s*:\s*(.+?)(?=\s+(?:Verified|First Posted|"
                          r"Last Update Posted|Recruitment status was)\b|\s*\||$)", re.I),
@@ -49,6 +53,7 @@ _DATE_TYPE = re.compile(r"^(Actual|Estimated|Anticipated)\s+", re.IGNORECASE)
 
 def header(text: str) -> dict[str, str]:
     """Status, first posted and last update posted from the text of the page's header."""
+    text = " ".join(text.split())  # HEADER's lookaheads would scan long white space per position
     return {key: match.group(1) for key, pattern in HEADER.items()
             if (match := pattern.search(text))}
 
@@ -83,6 +88,7 @@ class Page:
 
 _PERSON = re.compile(r"^(Principal Investigator|Sub-Investigator|Study Chair|Study Director)"
                      r"\s*:\s*(.+)$")
+_CONTACT_CHARS = 300  # longer rows are not read as a site contact (the pattern backtracks)
 _SITE_CONTACT = re.compile(r"^Contact:\s*(?P<name>.+?)(?:\s+(?P<phone>\+?\d[\d\s().-]{5,}\d"
                            r"(?:\s*(?:ext\.?|x)\s*\d+)?))?(?:\s+(?P<email>\S+@\S+))?$")
 
@@ -120,7 +126,7 @@ def site_rows(rows: list[tuple[bool, list[str]]]) -> list[Location]:
             sites.append(_Site(text, cells[1] if len(cells) > 1 else None))
         elif sites and (person := _PERSON.match(text)):
             sites[-1].people.append(Contact(person[2], terms.enum("role", person[1])))
-        elif sites and (contact := _SITE_CONTACT.match(text)):
+        elif sites and len(text) <= _CONTACT_CHARS and (contact := _SITE_CONTACT.match(text)):
             sites[-1].people.append(Contact(contact["name"], "CONTACT", contact["phone"],
                                             contact["email"]))
         elif sites and sites[-1].place is None:
@@ -217,8 +223,8 @@ def _status(page: Page) -> Status:
 
 def _design(page: Page) -> Design:
     rows = page.design
-    count, kind = _dated_rows(rows).get("Enrollment", ("", None))
-    digits = re.match(r"\s*([\d,]+)", count)
+    text, kind = _dated_rows(rows).get("Enrollment", ("", None))
+    count = terms.count(text, "Enrollment")
     return Design(
         study_type=terms.enum("study_type", rows.get("Study Type")),
         phases=terms.phases(page.phases),
@@ -226,8 +232,7 @@ def _design(page: Page) -> Design:
         intervention_model=terms.enum("intervention_model", rows.get("Intervention Model")),
         masking=terms.enum("masking", rows.get("Masking")),
         primary_purpose=terms.enum("primary_purpose", rows.get("Primary Purpose")),
-        enrollment=Enrollment(int(digits.group(1).replace(",", "")) if digits else None,
-                              kind if digits else None),
+        enrollment=Enrollment(count, kind if count is not None else None),
     )
 
 

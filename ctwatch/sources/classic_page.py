@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from bs4 import BeautifulSoup, Comment, Tag
 
-from ctwatch.errors import InvalidNctId, ParseError
+from ctwatch.errors import ParseError
 from ctwatch.markup import clean
 from ctwatch.model import (
     Arm,
@@ -24,7 +24,6 @@ from ctwatch.model import (
     Official,
     Outcome,
     Trial,
-    parse_nct_id,
 )
 from ctwatch.sources import terms
 from ctwatch.sources.classic import NCT_ID, TIME_FRAME, Page, header, site_rows, trial
@@ -76,8 +75,8 @@ def _nct_id(soup: BeautifulSoup) -> str:
     if not value:
         raise ParseError("not a ClinicalTrials.gov study page (no NCT id found)")
     try:
-        return parse_nct_id(str(value))
-    except InvalidNctId as error:
+        return terms.nct_id(str(value))
+    except ParseError as error:
         raise ParseError(f"not a ClinicalTrials.gov study page ({error})") from None
 
 

@@ -16,7 +16,7 @@ import re
 from lxml import etree
 
 from ctwatch import criteria
-from ctwatch.errors import InvalidNctId, ParseError
+from ctwatch.errors import ParseError
 from ctwatch.markup import inline, to_text
 from ctwatch.model import (
     Arm,
@@ -33,7 +33,6 @@ from ctwatch.model import (
     Sponsor,
     Status,
     Trial,
-    parse_nct_id,
 )
 from ctwatch.sources import linking, terms
 
@@ -44,11 +43,12 @@ OUTCOME_KINDS = ("primary", "secondary", "other")
 def parse(raw: bytes) -> list[Trial]:
     """The trial in a legacy XML record."""
     study = _root(raw)
-    nct = _text(study, "id_info/nct_id")
     try:
-        return [_trial(study, parse_nct_id(nct or ""))]
-    except InvalidNctId as error:
+        nct = terms.nct_id(_text(study, "id_info/nct_id"))
+    except ParseError as error:
         raise ParseError(f"<nct_id>: {error}") from None
+    try:
+        return [_trial(study, nct)]
     except ParseError as error:
         raise ParseError(f"{nct}: {error}") from None
 
@@ -185,7 +185,7 @@ def _design_terms(study: Element) -> dict[str, str | None]:
 
 
 def _design(study: Element) -> Design:
-    count = _text(study, "enrollment")
+    count = terms.count(_text(study, "enrollment"), "<enrollment>")
     enrollment = study.find("enrollment")
     try:
         kind = terms.enum("date_type", enrollment.get("type") if enrollment is not None else None)
@@ -197,7 +197,7 @@ def _design(study: Element) -> Design:
     if study_type != "INTERVENTIONAL" and phases == ("NA",):
         phases = ()  # older records say "N/A" where API v2 gives observational studies none
     return Design(study_type=study_type, phases=phases, **values,
-                  enrollment=Enrollment(int(count) if count and count.isdigit() else None, kind))
+                  enrollment=Enrollment(count, kind))
 
 
 def _arms(study: Element) -> list[Arm]:

@@ -6,6 +6,10 @@ compressed, the normalized trial, its canonical hash, where it came from), chang
 between snapshots, the alert outbox, run records and per-trial state. Everything a run
 writes for one trial is one transaction, so a run killed at any point leaves the store as it
 was before that trial or after it, never between.
+
+Messages name the store by ``logs.mask_url`` of its URL (``postgresql://ops:***@db/ctwatch``);
+its password can also come apart from the URL (``Store(url, password)``, from
+``store_password_env``), and is then registered with ``logs.secret``.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from ctwatch import logs
 from ctwatch.errors import StoreBusy, StoreError
 from ctwatch.model import Change, ChangeSet, Snapshot, Trial
 
@@ -147,15 +152,18 @@ class Alert:
 class Store:
     """The snapshot store of one database."""
 
-    def __init__(self, target: str) -> None:
-        self.target = target
+    def __init__(self, target: str, password: str | None = None) -> None:
+        """The store ``target`` names (``store:``: a SQLite file or a SQLAlchemy URL);
+        ``password``: the database's password, when it is not in the URL."""
+        self.target = logs.mask_url(target)  # the store as messages name it
         self.url = database_url(target)
+        logs.secret(password)
         try:
-            self.engine = _engine(self.url)
+            self.engine = _engine(_url(self.url, password, self.target), self.target)
             with self.engine.begin() as conn:
                 _migrate(conn)
         except SQLAlchemyError as error:
-            raise StoreError(f"store {target}: cannot open ({_reason(error)})") from None
+            raise StoreError(f"store {self.target}: cannot open ({_reason(error)})") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -181,19 +189,32 @@ class Store:
 
         A lock dies with its process (SIGKILL included), so it never goes stale."""
         path = self._lock_path(name)
-        with open(path, "a+") as handle:
+        with self._lock_file(path) as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 raise StoreBusy(_BUSY[name].format(store=self.target, path=path)) from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{os.getpid()}\n")
-            handle.flush()
+            except OSError as error:
+                raise self._lock_error(path, error) from None
+            try:
+                _write_pid(handle)
+            except OSError as error:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                raise self._lock_error(path, error) from None
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _lock_file(self, path: Path) -> IO[str]:
+        try:
+            return open(path, "a+")
+        except OSError as error:  # a folder in its place, no permission…
+            raise self._lock_error(path, error) from None
+
+    def _lock_error(self, path: Path, error: OSError) -> StoreError:
+        return StoreError(f"store {self.target}: cannot use its lock file {path} "
+                          f"({error.strerror or error})")
 
     def locked(self, name: str = "run") -> bool:
         """Whether some process holds one of the store's locks right now."""
@@ -393,8 +414,30 @@ class Store:
         return [row._asdict() for row in rows]
 
 
-def _engine(url: str) -> Engine:
-    engine = sa.create_engine(url)
+def _write_pid(handle: IO[str]) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+
+
+def _url(target: str, password: str | None, shown: str) -> URL:
+    """The SQLAlchemy URL of the store, with the password given apart from it."""
+    try:
+        url = make_url(target)  # ValueError: a port that is not a number
+    except (ArgumentError, ValueError):  # their messages quote the URL, password and all
+        raise StoreError(f"store {shown}: not a database URL such as postgresql://user@host/db "
+                         "or sqlite:///ctwatch.db") from None
+    logs.secret(url.password if isinstance(url.password, str) else None)
+    return url.set(password=password) if password else url
+
+
+def _engine(url: URL, shown: str) -> Engine:
+    try:
+        engine = sa.create_engine(url)
+    except ImportError as error:  # config check says so first, for check, run and notify
+        raise StoreError(f"store {shown}: the {url.get_backend_name()} driver "
+                         f"{error.name or error} is not installed") from None
     if engine.url.get_backend_name() == "sqlite":
         database = engine.url.database
         if database and database != ":memory:" and not Path(database).parent.is_dir():
@@ -442,7 +485,8 @@ _UNDELIVERED = ("pending", "sending")
 
 
 def _reason(error: SQLAlchemyError) -> str:
-    return str(getattr(error, "orig", None) or error).splitlines()[0]
+    lines = str(getattr(error, "orig", None) or error).splitlines()
+    return logs.mask_url(lines[0]) if lines else type(error).__name__
 
 
 def _snapshot_query() -> sa.Select[Any]:

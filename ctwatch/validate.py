@@ -6,7 +6,8 @@ configuration it finds anything in, so that ``config check`` says OK exactly whe
 the file. It asks each part the same question the commands ask it later — the checks of
 :mod:`ctwatch.config`, ``notify.routing``, ``Rules.from_config`` and ``Rules.with_ignore`` as
 ``watch.from_config`` calls them, ``parse_schedule`` — and does not stop at the first problem,
-so an ops person fixes them all in one go.
+so an ops person fixes them all in one go. Every problem is one printable line of at most
+MAX_MESSAGE characters, whichever part wrote it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from typing import Any
 from ctwatch import config, notify
 from ctwatch.config import Config, TrialEntry
 from ctwatch.errors import ConfigError, ConfigProblems
+from ctwatch.logs import QUOTED
 from ctwatch.rules import Rules
 from ctwatch.schedule import parse_schedule
 
 Trials = Sequence[TrialEntry | ConfigError]  # one per item of trials:, in its order
+MAX_MESSAGE = QUOTED + 200  # characters of one problem; a longer one is cut
 
 
 def load(path: str | Path, *, required: bool = True, daemon: bool = False) -> Config:
@@ -54,6 +57,8 @@ def problems_of(document: Any, *, daemon: bool = False) -> list[ConfigError]:
         return [ConfigError(config.NOT_A_MAPPING)]
     found = config.unknown_keys(document, config.TOP_LEVEL_KEYS, prefix="")
     found += _store_problems(document.get("store", config.DEFAULT_STORE))
+    if "store_password_env" in document:
+        found += _store_password_problems(document["store_password_env"], document.get("store"))
     found += [item for item in config.api_values(document.get("api"))
               if isinstance(item, ConfigError)]
     trials = list(config.trial_entries(document.get("trials")))
@@ -66,7 +71,19 @@ def problems_of(document: Any, *, daemon: bool = False) -> list[ConfigError]:
     found += _rule_problems(document.get("rules"), trials)
     if daemon or "schedule" in document:
         found += _problem(parse_schedule, document.get("schedule"))
-    return found
+    return [_one_line(problem) for problem in found]
+
+
+def _one_line(problem: ConfigError) -> ConfigError:
+    """The problem, or a copy cut to MAX_MESSAGE characters with every control character
+    escaped: a value that some check quotes in full must not flood or rewrite a terminal."""
+    text = str(problem)
+    if len(text) <= MAX_MESSAGE and text.isprintable():
+        return problem
+    text = text[:MAX_MESSAGE] + ("…" if len(text) > MAX_MESSAGE else "")
+    short = ConfigError("".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
+    short.key = problem.key
+    return short
 
 
 def _problem(check: Callable[..., object], *args: Any, **kwargs: Any) -> list[ConfigError]:
@@ -140,6 +157,9 @@ def _url_problems(target: str) -> list[ConfigError]:
     if url.port is not None and not 1 <= url.port <= 65535:
         return [ConfigError(f"port {url.port} is not a number from 1 to 65535", key="store")]
     if url.get_backend_name() == "sqlite":
+        if url.username or url.password or url.host or url.port:
+            return [ConfigError("a SQLite URL takes no user name, password or host",
+                                key="store")]
         database = url.database
         return _folder_problems(Path(database)) if database and database != ":memory:" else []
     try:
@@ -154,3 +174,28 @@ def _folder_problems(database: Path) -> list[ConfigError]:
     if database.parent.is_dir():
         return []
     return [ConfigError(f"folder {database.parent} does not exist", key="store")]
+
+
+def _store_password_problems(value: Any, store: Any) -> list[ConfigError]:
+    """``store_password_env``: a variable that is set, for a store that takes a password."""
+    key = "store_password_env"
+    try:
+        name = config.parse_store_password_env(value)
+    except ConfigError as error:
+        return [error]
+    if not isinstance(store, str) or "://" not in store or store.startswith("sqlite"):
+        return [ConfigError("the store is a SQLite file, which takes no password", key=key)]
+    if _url_password(store):
+        return [ConfigError("the store: URL holds a password already; remove it from the file",
+                            key=key)]
+    return _problem(config.Config(store_password_env=name).store_password)
+
+
+def _url_password(target: str) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(target).password
+    except (ArgumentError, ValueError):  # store: says so
+        return None

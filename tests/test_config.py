@@ -46,7 +46,8 @@ def test_the_design_example_loads(tmp_path: Path) -> None:
     assert config.schedule == "0 7 * * 1-5"
     assert [channel["kind"] for channel in config.notify] == ["stdout", "file", "email", "apprise"]
     assert config.rules["ignore"] == ["locations[*].contacts"]
-    assert set(yaml.safe_load(DESIGN_EXAMPLE)) == set(TOP_LEVEL_KEYS) - {"max_failures"}
+    assert set(yaml.safe_load(DESIGN_EXAMPLE)) == set(TOP_LEVEL_KEYS) - {
+        "max_failures", "store_password_env"}
     assert config.max_failures == 3
 
 
@@ -64,7 +65,8 @@ def test_an_empty_file_gives_the_defaults(tmp_path: Path, text: str) -> None:
 def test_every_api_setting_is_a_config_key() -> None:
     values = {"base_url": "http://127.0.0.1:8080/", "timeout_s": 2.5, "max_retries": 0,
               "requests_per_second": 20, "backoff_s": 0.1, "backoff_max_s": 1,
-              "deadline_s": 9, "page_size": 10, "user_agent": "ctwatch-test"}
+              "deadline_s": 9, "page_size": 10, "user_agent": "ctwatch-test",
+              "max_reply_mb": 8}
     assert set(values) == {f.name for f in dataclasses.fields(ApiSettings)}
     api = parse_config({"api": values}).api
     assert api.base_url == "http://127.0.0.1:8080"

@@ -103,3 +103,21 @@ def test_the_schedulers_messages_go_through_ctwatchs_json(
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [line["level"] for line in lines] == shown
     assert {line["logger"] for line in lines} == {"apscheduler.scheduler"}
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_text_log_line_shows_control_characters_escaped(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    logs.setup(0, "text")
+    logging.getLogger("ctwatch.test").error("title \x1b[2J\u202eexe.txt\tok")
+    assert capsys.readouterr().err == "ctwatch: error: title \\x1b[2J\\u202eexe.txt\tok\n"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.usefixtures("restored_logging")
+def test_a_password_in_any_url_of_a_message_is_masked(
+        capsys: pytest.CaptureFixture[str], fmt: str) -> None:
+    logs.setup(0, fmt)
+    logging.getLogger("ctwatch.test").warning("store: still postgresql://ops:pw-Zz9@db/x")
+    err = capsys.readouterr().err
+    assert "pw-Zz9" not in err and "postgresql://ops:***@db/x" in err

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ctwatch.errors import ConfigError
+from ctwatch.logs import quoted
 from ctwatch.notify.channels import Channel, Context, FileChannel, StdoutChannel
 from ctwatch.notify.chat import AppriseChannel
 from ctwatch.notify.mail import EmailChannel
@@ -71,8 +72,8 @@ def _add(channels: dict[str, tuple[Channel, Any]], key: str, entry: Any,
     if channel.name in channels:
         if channels[channel.name][1] == entry and not key.startswith("notify["):
             return channel.name  # the same channel given again for another trial
-        raise ConfigError(f"a second channel named {channel.name!r}; give one a distinct name",
-                          key=key)
+        raise ConfigError(f"a second channel named {quoted(channel.name)}; give one a distinct "
+                          "name", key=key)
     channels[channel.name] = (channel, entry)
     return channel.name
 
@@ -82,7 +83,7 @@ def _route(channels: dict[str, tuple[Channel, Any]], top: list[str], key: str, i
     if isinstance(item, str) and item in top:
         return item
     if isinstance(item, str) and item not in KINDS:
-        raise ConfigError(f"no channel named {item!r} in notify: (names: "
+        raise ConfigError(f"no channel named {quoted(item)} in notify: (names: "
                           f"{', '.join(top) or 'none'})", key=key)
     return _add(channels, key, item, context)
 
@@ -100,7 +101,7 @@ def _channel(key: str, entry: Any, context: Context) -> Channel:
         raise ConfigError("must be a mapping with a kind", key=key)
     kind = entry.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:
-        raise ConfigError(f"unknown channel kind {kind!r} (known: {', '.join(KINDS)})",
+        raise ConfigError(f"unknown channel kind {quoted(kind)} (known: {', '.join(KINDS)})",
                           key=f"{key}.kind")
     return KINDS[kind].from_config(key, entry, context=context)
 

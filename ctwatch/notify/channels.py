@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
+from urllib.parse import SplitResult, urlsplit
 
 from ctwatch import logs
 from ctwatch.errors import ConfigError, NotifyError
+from ctwatch.logs import key_name, quoted
 from ctwatch.model import SEVERITIES, ChangeSet
 from ctwatch.notify.render import message_text
 
 DEFAULT_MIN_SEVERITY = "minor"
+MAX_TIMEOUT_S = 600  # a channel's timeout_s, at most; longer overflows the system's timers
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class Channel:
             hint = "; secrets come from the environment (password_env, url_env)" \
                 if unknown[0] in ("password", "token", "secret") else ""
             raise ConfigError(f"unknown key for a {cls.kind} channel (known: "
-                              f"{', '.join(cls.keys)}){hint}", key=f"{key}.{unknown[0]}")
+                              f"{', '.join(cls.keys)}){hint}", key=f"{key}.{key_name(unknown[0])}")
         if "name" in entry:
             text(key, entry, "name", "a name for the channel (alerts are remembered by it)")
         channel = cls._create(key, entry, context or Context())
@@ -107,7 +111,7 @@ def event(change_set: ChangeSet) -> dict[str, Any]:
 def _min_severity(key: str, entry: Mapping[str, Any]) -> str:
     value = entry.get("min_severity", DEFAULT_MIN_SEVERITY)
     if value not in SEVERITIES:
-        raise ConfigError(f"{value!r} is not one of {', '.join(SEVERITIES)}",
+        raise ConfigError(f"{quoted(value)} is not one of {', '.join(SEVERITIES)}",
                           key=f"{key}.min_severity")
     return value
 
@@ -115,7 +119,7 @@ def _min_severity(key: str, entry: Mapping[str, Any]) -> str:
 def flag(key: str, entry: Mapping[str, Any], name: str, default: bool) -> bool:
     value = entry.get(name, default)
     if not isinstance(value, bool):
-        raise ConfigError(f"must be true or false (got {value!r})", key=f"{key}.{name}")
+        raise ConfigError(f"must be true or false (got {quoted(value)})", key=f"{key}.{name}")
     return value
 
 
@@ -128,11 +132,14 @@ def text(key: str, entry: Mapping[str, Any], name: str, what: str) -> str:
 
 
 def number(key: str, entry: Mapping[str, Any], name: str, default: float, *,
-           minimum: float = 0) -> float:
+           minimum: float = 0, maximum: float) -> float:
+    """A number option from ``minimum`` to ``maximum`` (NaN and infinity are not numbers
+    here: a timeout of .inf overflows the system's timers)."""
     value = entry.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise ConfigError(f"must be a number, {minimum:g} or more (got {value!r})",
-                          key=f"{key}.{name}")
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or not minimum <= value <= maximum):
+        raise ConfigError(f"must be a number from {minimum:g} to {maximum:g} "
+                          f"(got {quoted(value)})", key=f"{key}.{name}")
     return value
 
 
@@ -144,6 +151,45 @@ def secret(key: str, entry: Mapping[str, Any], name: str, context: Context) -> s
         raise ConfigError(f"environment variable {variable} is not set", key=f"{key}.{name}")
     logs.secret(value)
     return value
+
+
+def http_url(key: str, entry: Mapping[str, Any], context: Context) -> tuple[str, str | None]:
+    """:func:`url_option`, which must be an http(s) URL with a host and a valid port. A URL
+    from the environment is never quoted (its path or query may be the token)."""
+    url, variable = url_option(key, entry, context)
+    where = f"{key}.{'url_env' if variable else 'url'}"
+    shown = f"the URL in {variable}" if variable else quoted(logs.mask_url(url))
+    parts = _split(url)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{shown} is not an http(s) URL", key=where)
+    check_port(key, url, variable)
+    return url, variable
+
+
+def check_port(key: str, url: str, variable: str | None) -> None:
+    """A ConfigError when the URL (of option url, or url_env: ``variable``) has a port that
+    is not one (99999, or text)."""
+    parts = _split(url)
+    if parts is not None and not _port_ok(parts):
+        owner = f"the URL in {variable} has" if variable else "has"
+        raise ConfigError(f"{owner} a port that is not a number from 1 to 65535",
+                          key=f"{key}.{'url_env' if variable else 'url'}")
+
+
+def _split(url: str) -> SplitResult | None:
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - raises ValueError for an unclosed [
+    except ValueError:
+        return None
+    return parts
+
+
+def _port_ok(parts: SplitResult) -> bool:
+    try:
+        return parts.port != 0  # urlsplit checks the port only when asked for it
+    except ValueError:
+        return False
 
 
 def url_option(key: str, entry: Mapping[str, Any], context: Context) -> tuple[str, str | None]:

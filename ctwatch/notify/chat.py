@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from ctwatch.errors import ConfigError, NotifyError
 from ctwatch.model import ChangeSet
-from ctwatch.notify.channels import Channel, Context, url_option
+from ctwatch.notify.channels import Channel, Context, check_port, url_option
 from ctwatch.notify.present import top
 from ctwatch.notify.render import message_markdown, subject
 
@@ -37,12 +37,13 @@ class AppriseChannel(Channel):
     def __init__(self, name: str, url: str) -> None:
         super().__init__(name)
         self.url = url
-        self.scheme = urlsplit(url).scheme or "?"
+        self.scheme = _scheme(url)
 
     @classmethod
     def _create(cls, key: str, entry: Mapping[str, Any], context: Context) -> Channel:
         url, variable = url_option(key, entry, context)
-        channel = cls(entry.get("name") or f"apprise:{variable or urlsplit(url).scheme}", url)
+        check_port(key, url, variable)
+        channel = cls(entry.get("name") or f"apprise:{variable or _scheme(url)}", url)
         if not channel._service().urls():
             where = f"the URL in {variable}" if variable else f"the {channel.scheme}:// URL"
             raise ConfigError(f"{where} is not one apprise understands",
@@ -84,13 +85,23 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+def _scheme(url: str) -> str:
+    """The scheme of an apprise URL, all that is ever shown of it."""
+    scheme = url.partition("://")[0] if "://" in url else ""
+    return scheme.lower() if scheme.isascii() and scheme.isalnum() else "?"
+
+
 def redact(message: str, url: str) -> str:
     """A message with every part of a secret URL past its scheme replaced by ***: apprise
     URLs often carry a token where the host would be."""
-    parts = urlsplit(url)
-    pieces = {url, parts.netloc, parts.path, parts.query, parts.hostname or "",
-              parts.username or "", parts.password or ""}
-    pieces.update(re.split(r"[/?&=:@#,]+", f"{parts.path}?{parts.query}"))
+    try:
+        parts = urlsplit(url)
+        pieces = {url, parts.netloc, parts.path, parts.query, parts.hostname or "",
+                  parts.username or "", parts.password or ""}
+        rest = f"{parts.path}?{parts.query}"
+    except ValueError:  # an unclosed [ in the host: every piece of it is secret
+        pieces, rest = {url}, url.partition("://")[2]
+    pieces.update(re.split(r"[/?&=:@#,\[\]]+", rest))
     message = " ".join(message.split())
     for piece in sorted((p for p in pieces if len(p) >= 4), key=len, reverse=True):
         message = message.replace(piece, "***").replace(unquote(piece), "***")

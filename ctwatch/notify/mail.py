@@ -23,8 +23,9 @@ from email.utils import formatdate, parseaddr
 from typing import Any
 
 from ctwatch.errors import ConfigError, NotifyError
+from ctwatch.logs import key_name, quoted
 from ctwatch.model import ChangeSet
-from ctwatch.notify.channels import Channel, Context, flag, number, secret, text
+from ctwatch.notify.channels import MAX_TIMEOUT_S, Channel, Context, flag, number, secret, text
 from ctwatch.notify.render import message_html, message_text, subject
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def _addresses(key: str, value: Any) -> tuple[str, ...]:
     for item in values:
         address = parseaddr(item)[1] if isinstance(item, str) else ""
         if "@" not in address or any(c in str(item) for c in "\r\n"):
-            raise ConfigError(f"not an e-mail address: {item!r}", key=key)
+            raise ConfigError(f"not an e-mail address: {quoted(item)}", key=key)
     return tuple(values)
 
 
@@ -144,7 +145,7 @@ def _smtp(key: str, section: Any, context: Context) -> Smtp:
     unknown = sorted(set(section) - set(SMTP_KEYS), key=str)
     if unknown:
         raise ConfigError(f"unknown key (known: {', '.join(SMTP_KEYS)})",
-                          key=f"{key}.{unknown[0]}")
+                          key=f"{key}.{key_name(unknown[0])}")
     host = text(key, section, "host", "the SMTP server's host name")
     implicit = flag(key, section, "ssl", False)
     starttls = flag(key, section, "starttls", not implicit)
@@ -153,13 +154,14 @@ def _smtp(key: str, section: Any, context: Context) -> Smtp:
                           key=f"{key}.starttls")
     port = section.get("port", 465 if implicit else 587 if starttls else 25)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise ConfigError(f"must be a port number (got {port!r})", key=f"{key}.port")
+        raise ConfigError(f"must be a port number (got {quoted(port)})", key=f"{key}.port")
     user, password = _login(key, section, context)
     if user and not (implicit or starttls) and host not in LOOPBACK:
         raise ConfigError("would send the password unencrypted: set starttls: true or "
                           "ssl: true", key=f"{key}.user")
     return Smtp(host, port, starttls, implicit, user, password,
-                number(key, section, "timeout_s", SMTP_TIMEOUT_S, minimum=0.1))
+                number(key, section, "timeout_s", SMTP_TIMEOUT_S, minimum=0.1,
+                       maximum=MAX_TIMEOUT_S))
 
 
 def _login(key: str, section: Mapping[str, Any], context: Context) -> tuple[str | None,

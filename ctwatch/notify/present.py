@@ -3,6 +3,11 @@
 Every format (plain text, Markdown, HTML, Atom) is rendered from the same view, so they never
 disagree on what changed: the trial, the changes grouped by severity with old → new (a word
 diff for long texts), flags spelled out, registry versions and dates, and the links.
+
+Registry text enters the view through :func:`line` (``logs.visible``) only: a control
+character (ESC, which a terminal obeys; CR; a bidi override, which reorders what a reader
+sees) is shown as its escape, ``\x1b`` or ``\u202e``, in every format. The JSON channels do
+not use the view and keep the exact text (JSON escapes it).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
+from ctwatch.logs import visible
 from ctwatch.model import SEVERITIES, Change, ChangeSet
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
@@ -107,14 +113,19 @@ def alert(change_set: ChangeSet) -> AlertView:
         flagged=tuple(dict.fromkeys(note for view in views for note in view.notes)))
 
 
+def line(text: str) -> str:
+    """Registry text on one line: white space collapsed, controls escaped."""
+    return visible(" ".join(text.split()))
+
+
 def title(change_set: ChangeSet) -> str:
-    return " ".join((change_set.title or "").split()) or "(no title)"
+    return line(change_set.title or "") or "(no title)"
 
 
 def version_label(number: int | None, date: str | None) -> str:
     if number is None:
-        return date or "?"
-    return f"v{number}" + (f" of {date}" if date else "")
+        return line(date or "") or "?"
+    return f"v{number}" + (f" of {line(date)}" if date else "")
 
 
 def change_view(change: Change) -> ChangeView:
@@ -122,7 +133,8 @@ def change_view(change: Change) -> ChangeView:
     long = (change.kind == "changed" and isinstance(change.old, str)
             and isinstance(change.new, str) and max(len(old), len(new)) > LONG_TEXT)
     return ChangeView(
-        path=change.path, kind=change.kind, severity=change.severity, summary=change.summary,
+        path=line(change.path), kind=change.kind, severity=change.severity,
+        summary=line(change.summary),
         old=old, new=new, words=word_diff(old, new) if long else (),
         notes=tuple(FLAG_TEXT.get(flag, flag.replace("_", " ")) for flag in change.flags))
 
@@ -162,7 +174,7 @@ def shown(value: Any) -> str:
         return ", ".join(text for text in (shown(item) for item in value) if text)
     if isinstance(value, dict):
         return _element(value)
-    return " ".join(str(value).split())
+    return line(str(value))
 
 
 def _element(value: dict[str, Any]) -> str:

@@ -1,8 +1,10 @@
 """Change sets as messages and pages, from the Jinja2 templates in ``notify/templates``.
 
-Registry text is third-party input. HTML templates autoescape every value; the Markdown
-templates backslash-escape every value (so a title can not open a link, an image or raw HTML);
-nothing the registry says is ever used as template source, so ``{{ }}`` in a title stays text.
+Registry text is third-party input. It reaches the templates through ``present``, which shows
+control and bidi characters escaped (``present.visible``); HTML templates autoescape every
+value; the Markdown templates backslash-escape every value (so a title can not open a link, an
+image or raw HTML); nothing the registry says is ever used as template source, so ``{{ }}`` in
+a title stays text.
 
     text(change_set)                   plain text (stdout, ``ctwatch diff``)
     message_text / message_markdown / message_html / subject(change_sets)
@@ -126,7 +128,7 @@ def report_html(nct_id: str, snapshots: Sequence[Snapshot],
                         present.alert(by_target[s.id]) if s.id in by_target else None)
                 for s in reversed(snapshots)]
     latest = snapshots[-1].trial.brief_title if snapshots else None
-    name = " ".join((latest or "").split()) or "(no title)"
+    name = present.line(latest or "") or "(no title)"
     return _page(nct_id, name, versions, heading="Change history")
 
 

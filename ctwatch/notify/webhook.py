@@ -7,7 +7,7 @@
 The body is the object the ``file`` channel writes (the change set with its ``event_id``); a
 digest channel posts ``{"change_sets": [...], "top_severity": ...}``. The ``Idempotency-Key``
 header identifies the message: one posted again after a crash carries the same key. The URL may
-carry a token, so messages name only its scheme and host.
+carry a token, so messages name only its scheme and host (``logs.mask_url(url, host_only=True)``).
 """
 
 from __future__ import annotations
@@ -20,15 +20,17 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ctwatch import __version__
-from ctwatch.errors import ConfigError, NotifyError
+from ctwatch import __version__, logs
+from ctwatch.errors import NotifyError
 from ctwatch.model import ChangeSet
-from ctwatch.notify.channels import Channel, Context, event, number, url_option
+from ctwatch.notify.channels import MAX_TIMEOUT_S, Channel, Context, event, http_url, number
 from ctwatch.notify.present import top
 
 WEBHOOK_TIMEOUT_S = 10
 WEBHOOK_RETRIES = 2
 WEBHOOK_BACKOFF_S = 1.0  # doubled after each failed try
+MAX_RETRIES = 10  # retries, at most
+MAX_BACKOFF_S = 60  # backoff_s, and any one wait between tries, at most (10 minutes in all)
 USER_AGENT = f"ctwatch/{__version__} (webhook)"
 
 
@@ -48,17 +50,14 @@ class WebhookChannel(Channel):
 
     @classmethod
     def _create(cls, key: str, entry: Mapping[str, Any], context: Context) -> Channel:
-        url, variable = url_option(key, entry, context)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            shown = f"the URL in {variable}" if variable else repr(url)
-            raise ConfigError(f"{shown} is not an http(s) URL",
-                              key=f"{key}.{'url_env' if variable else 'url'}")
-        name = entry.get("name") or f"webhook:{variable or parts.hostname}"
+        url, variable = http_url(key, entry, context)
+        name = entry.get("name") or f"webhook:{variable or urlsplit(url).hostname}"
         return cls(name, url, timeout_s=number(key, entry, "timeout_s", WEBHOOK_TIMEOUT_S,
-                                               minimum=0.1),
-                   retries=int(number(key, entry, "retries", WEBHOOK_RETRIES)),
-                   backoff_s=number(key, entry, "backoff_s", WEBHOOK_BACKOFF_S))
+                                               minimum=0.1, maximum=MAX_TIMEOUT_S),
+                   retries=int(number(key, entry, "retries", WEBHOOK_RETRIES,
+                                      maximum=MAX_RETRIES)),
+                   backoff_s=number(key, entry, "backoff_s", WEBHOOK_BACKOFF_S,
+                                    maximum=MAX_BACKOFF_S))
 
     def send(self, change_sets: Sequence[ChangeSet]) -> None:
         body = json.dumps(payload(change_sets, digest=self.digest), ensure_ascii=False).encode()
@@ -66,7 +65,7 @@ class WebhookChannel(Channel):
         problem = ""
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S))
             problem, again = self._post(body, key)
             if not problem:
                 return
@@ -77,9 +76,7 @@ class WebhookChannel(Channel):
     @property
     def where(self) -> str:
         """The URL as it may be shown: scheme and host, no path, query or credentials."""
-        parts = urlsplit(self.url)
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{parts.hostname}{port}/…"
+        return logs.mask_url(self.url, host_only=True)
 
     def _post(self, body: bytes, key: str) -> tuple[str, bool]:
         """One try: ("", _) when accepted, else (the problem, whether to try again)."""

@@ -7,9 +7,9 @@ first problem, :func:`ctwatch.validate.problems_of` lists them all from the same
 needs other modules or the machine — channels and their secrets, rules, the schedule, the
 store's folder — is checked in :mod:`ctwatch.validate`.
 
-The file is third-party input too: at most MAX_CONFIG_BYTES are read, YAML aliases (``*name``,
-the "billion laughs") are refused and so is nesting deeper than MAX_DEPTH, and an error quotes
-at most ``logs.QUOTED`` characters of a value.
+The file is third-party input too (bounds in :mod:`ctwatch.limits`): at most MAX_CONFIG_BYTES
+are read, YAML aliases (``*name``, the "billion laughs") are refused and so is nesting deeper
+than MAX_CONFIG_DEPTH, and an error quotes at most QUOTED characters of a value.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import yaml
 
 from ctwatch.errors import ConfigError, InvalidNctId
 from ctwatch.fetch import MAX_PAGE_SIZE, ApiSettings
+from ctwatch.limits import MAX_API_SECONDS, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH
 from ctwatch.logs import key_name, quoted
 from ctwatch.model import parse_nct_id
 
@@ -42,9 +43,6 @@ TOP_LEVEL_KEYS = ("store", "api", "trials", "schedule", "notify", "rules", "max_
                   "store_password_env")
 TRIAL_KEYS = ("id", "notify", "ignore")
 NOT_A_MAPPING = "the configuration must be a mapping of keys (store, api, trials, …)"
-MAX_CONFIG_BYTES = 16 * 2**20  # a larger config.yaml is refused unread (16 MB: ~200,000 trials)
-MAX_DEPTH = 50  # levels of nesting in config.yaml (a real one has fewer than 10)
-MAX_SECONDS = 86_400  # any duration in the api: section; longer overflows the system's timers
 # libyaml when PyYAML was built with it (the wheels are), else PyYAML's own parser
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -206,8 +204,8 @@ def _compose(loader: Any) -> yaml.Node | None:
             into.append(node)
             opened.append(node)
             into = node.value
-            if len(opened) > MAX_DEPTH:
-                raise _Refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+            if len(opened) > MAX_CONFIG_DEPTH:
+                raise _Refused(f"nested more than {MAX_CONFIG_DEPTH} levels deep", event.start_mark)
         elif kind is yaml.AliasEvent:
             raise _Refused(f"YAML aliases (*{event.anchor}) are not accepted; write the value "
                            "out", event.start_mark)
@@ -394,8 +392,8 @@ def _positive(key: str, value: Any) -> float:
 
 def _seconds(key: str, value: Any) -> float:
     seconds = _positive(key, value)
-    if seconds > MAX_SECONDS:
-        raise ConfigError(f"must be at most {MAX_SECONDS} seconds, a day (got {quoted(value)})",
+    if seconds > MAX_API_SECONDS:
+        raise ConfigError(f"must be at most {MAX_API_SECONDS} seconds, a day (got {quoted(value)})",
                           key=key)
     return seconds
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 
+from ctwatch.limits import MAX_DAY_SPAN
 from ctwatch.model import Dose
-
-MAX_DAY_SPAN = 366  # "Days 1-21" lists 21 days; "Days 1-100000" only its two ends
 
 _AMOUNT = re.compile(
     r"(?<![0-9.])(?P<dose>[0-9]{1,6}(?:\.[0-9]{1,6})?)(?![0-9])"

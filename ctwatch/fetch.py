@@ -30,6 +30,7 @@ import requests
 
 from ctwatch import __version__
 from ctwatch.errors import BadResponse, FetchError, StoreError, TrialNotFound
+from ctwatch.limits import DEFAULT_MAX_REPLY_MB, EXTRA_PAGES, MAX_SPLITS_PER_BATCH, VERSION_ATTEMPTS
 from ctwatch.model import parse_nct_id
 from ctwatch.transport import Failure, Reply, Transport
 
@@ -45,21 +46,7 @@ DEFAULT_REQUESTS_PER_SECOND = 1.0  # robots.txt asks for Crawl-delay: 1
 DEFAULT_BACKOFF_S = 1.0
 DEFAULT_BACKOFF_MAX_S = 30.0
 DEFAULT_DEADLINE_S = 120.0
-# Of one reply, decompressed (MB = 2**20). A study is ~15 kB of JSON (median), up to ~1 MB with
-# results, so a page of 1000 can pass it: such a page is asked for again in halves. A reply
-# without end or a gzip bomb stops here.
-DEFAULT_MAX_REPLY_MB = 64.0
-# Not knowing the data timestamp only means checking every trial, so /api/v2/version gets at
-# most this many attempts, within one timeout in all, not the whole deadline.
-VERSION_ATTEMPTS = 2
 MAX_PAGE_SIZE = 1000  # the API silently clamps larger page sizes to 1000
-# A page that cannot be decoded is asked again in halves to find the record at fault: ~10
-# splits isolate one record among 1000, 20 about two; past that the fault is not one record,
-# and a registry sending junk to every request costs at most ~2·20 more requests per 1000 ids.
-MAX_SPLITS_PER_BATCH = 20
-# A batch needs ⌈ids/pageSize⌉ pages; a registry whose pages come up short gets this many
-# more, and one that keeps sending page tokens is not followed further.
-EXTRA_PAGES = 2
 
 STUDY_PATH = "/api/v2/studies/{nct_id}"
 LIST_PATH = "/api/v2/studies"

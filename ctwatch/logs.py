@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from ctwatch.limits import QUOTED
+
 LOGGER = "ctwatch"
 SCHEDULER_LOGGER = "apscheduler"  # the daemon's scheduler: its warnings, and more at -v
 _SECRETS: set[str] = set()
@@ -30,7 +32,6 @@ _MASK = "***"
 # scheme://user:PASSWORD@ (RFC 3986: no / ? # @ in the user information) and the values of
 # query parameters that name a secret (?password=…, &token=…)
 _URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#@]*@")
-QUOTED = 300  # characters of a value, at most, that a message quotes
 #: what a terminal or mail reader acts on instead of showing: C0 controls but tab and newline,
 #: DEL, C1 controls, bidi marks, embeddings, overrides and isolates; and lone surrogates,
 #: which no encoding can write

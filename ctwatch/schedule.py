@@ -32,17 +32,13 @@ from ctwatch import watch
 from ctwatch.config import Config
 from ctwatch.errors import ConfigError, Interrupted, StoreBusy, describe
 from ctwatch.fetch import Client
+from ctwatch.limits import MAX_INTERVAL_S, STOP_GRACE_S
 from ctwatch.store import Store
 
 log = logging.getLogger("ctwatch.schedule")
 
 NEXT_RUN = "daemon.next_run"  # store meta key: when the daemon checks next, for ctwatch status
 MISFIRE_GRACE_S = 3600  # a run late by up to an hour (machine asleep, long run) still starts
-# Longest interval and jitter: APScheduler overflows on dates past year 9999 (issue 11).
-MAX_INTERVAL_S = 366 * 86400
-# After SIGTERM or SIGINT, how long `check` may take to finish the trial in hand before what
-# it waits for (a trickling reply, a silent server) is abandoned: a stop within ~5 s.
-STOP_GRACE_S = 3.0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EVERY = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")

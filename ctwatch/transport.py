@@ -37,6 +37,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
 from ctwatch.errors import BadResponse, FetchError, RateLimited, printable
+from ctwatch.limits import MAX_REDIRECTS
 
 if TYPE_CHECKING:
     from ctwatch.fetch import ApiSettings
@@ -46,7 +47,6 @@ log = logging.getLogger("ctwatch.fetch")
 READ_SIZE = 64 * 1024  # asked of the connection at a time; a read returns whatever arrived
 PIECE = 1024 * 1024  # inflated at a time: a gzip bomb never holds more than this beyond the cap
 ERROR_BODY_BYTES = 64 * 1024  # read of a reply that is not data, for its one-line message
-MAX_REDIRECTS = 5  # an alias costs one; a loop ends here
 MB = 1024 * 1024  # api.max_reply_mb counts these
 ACCEPT_ENCODING = "gzip"  # what _Inflater reads; the registry compresses with it
 

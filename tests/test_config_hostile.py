@@ -190,7 +190,7 @@ def test_deep_nesting_is_refused_without_a_crash(tmp_path: Path) -> None:
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr == (f"{PREFIX}config.yaml: line 1: nested more than "
-                             f"{config.MAX_DEPTH} levels deep\n")
+                             f"{config.MAX_CONFIG_DEPTH} levels deep\n")
 
 
 def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:

@@ -24,7 +24,6 @@ from ctwatch.model import SEVERITIES, ChangeSet
 from ctwatch.notify.render import message_text
 
 DEFAULT_MIN_SEVERITY = "minor"
-MAX_TIMEOUT_S = 600  # a channel's timeout_s, at most; longer overflows the system's timers
 
 
 @dataclass(frozen=True)

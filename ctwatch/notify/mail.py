@@ -23,9 +23,17 @@ from email.utils import formatdate, parseaddr
 from typing import Any
 
 from ctwatch.errors import ConfigError, NotifyError
+from ctwatch.limits import MAX_CHANNEL_TIMEOUT_S
 from ctwatch.logs import key_name, quoted
 from ctwatch.model import ChangeSet
-from ctwatch.notify.channels import MAX_TIMEOUT_S, Channel, Context, flag, number, secret, text
+from ctwatch.notify.channels import (
+    Channel,
+    Context,
+    flag,
+    number,
+    secret,
+    text,
+)
 from ctwatch.notify.render import message_html, message_text, subject
 
 log = logging.getLogger(__name__)
@@ -161,7 +169,7 @@ def _smtp(key: str, section: Any, context: Context) -> Smtp:
                           "ssl: true", key=f"{key}.user")
     return Smtp(host, port, starttls, implicit, user, password,
                 number(key, section, "timeout_s", SMTP_TIMEOUT_S, minimum=0.1,
-                       maximum=MAX_TIMEOUT_S))
+                       maximum=MAX_CHANNEL_TIMEOUT_S))
 
 
 def _login(key: str, section: Mapping[str, Any], context: Context) -> tuple[str | None,

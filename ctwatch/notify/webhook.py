@@ -22,15 +22,14 @@ import requests
 
 from ctwatch import __version__, logs
 from ctwatch.errors import NotifyError
+from ctwatch.limits import MAX_CHANNEL_TIMEOUT_S, MAX_WEBHOOK_BACKOFF_S, MAX_WEBHOOK_RETRIES
 from ctwatch.model import ChangeSet
-from ctwatch.notify.channels import MAX_TIMEOUT_S, Channel, Context, event, http_url, number
+from ctwatch.notify.channels import Channel, Context, event, http_url, number
 from ctwatch.notify.present import top
 
 WEBHOOK_TIMEOUT_S = 10
 WEBHOOK_RETRIES = 2
 WEBHOOK_BACKOFF_S = 1.0  # doubled after each failed try
-MAX_RETRIES = 10  # retries, at most
-MAX_BACKOFF_S = 60  # backoff_s, and any one wait between tries, at most (10 minutes in all)
 USER_AGENT = f"ctwatch/{__version__} (webhook)"
 
 
@@ -53,11 +52,11 @@ class WebhookChannel(Channel):
         url, variable = http_url(key, entry, context)
         name = entry.get("name") or f"webhook:{variable or urlsplit(url).hostname}"
         return cls(name, url, timeout_s=number(key, entry, "timeout_s", WEBHOOK_TIMEOUT_S,
-                                               minimum=0.1, maximum=MAX_TIMEOUT_S),
+                                               minimum=0.1, maximum=MAX_CHANNEL_TIMEOUT_S),
                    retries=int(number(key, entry, "retries", WEBHOOK_RETRIES,
-                                      maximum=MAX_RETRIES)),
+                                      maximum=MAX_WEBHOOK_RETRIES)),
                    backoff_s=number(key, entry, "backoff_s", WEBHOOK_BACKOFF_S,
-                                    maximum=MAX_BACKOFF_S))
+                                    maximum=MAX_WEBHOOK_BACKOFF_S))
 
     def send(self, change_sets: Sequence[ChangeSet]) -> None:
         body = json.dumps(payload(change_sets, digest=self.digest), ensure_ascii=False).encode()
@@ -65,7 +64,7 @@ class WebhookChannel(Channel):
         problem = ""
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S))
+                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), MAX_WEBHOOK_BACKOFF_S))
             problem, again = self._post(body, key)
             if not problem:
                 return

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ctwatch.errors import ParseError
+from ctwatch.limits import MAX_RECORD_BYTES
 from ctwatch.model import Trial
 from ctwatch.sources import api_v2, classic_page, classic_text, legacy_xml
 
@@ -46,9 +47,6 @@ FORMATS: dict[str, tuple[Callable[[bytes], list[Trial]], str]] = {
     "classic_text": (classic_text.parse, "the text of a classic study page, read best effort"),
 }
 
-#: The largest saved record read (a file or standard input): a study is rarely above 2 MB,
-#: a list page of 1,000 studies about 20 MB.
-MAX_RECORD_BYTES = 64 * 1024 * 1024
 _HEAD = 65536  # bytes looked at to tell formats apart
 _FIRST_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)")
 

@@ -1,0 +1,54 @@
+"""Every bound on third-party input, in one place: what a hostile or broken registry reply,
+saved record, config file or registry text can cost ctwatch at most. Each breach is a one-line
+error for that trial or file (exit 3, or 2 for config.yaml), and nothing is stored.
+
+The registry's own settings (timeouts, retries, pace, deadline, page size, api.max_reply_mb's
+default) are keys of config.yaml's ``api:`` section, with their defaults in fetch.ApiSettings.
+"""
+
+from __future__ import annotations
+
+# -- Registry replies (api: settings are in fetch.ApiSettings) ---------------------------------
+# Of one reply, decompressed (MB = 2**20). A study is ~15 kB of JSON (median), up to ~1 MB with
+# results, so a page of 1000 can pass it: such a page is asked for again in halves. A reply
+# without end or a gzip bomb stops here.
+DEFAULT_MAX_REPLY_MB = 64.0
+# Not knowing the data timestamp only means checking every trial, so /api/v2/version gets at
+# most this many attempts, within one timeout in all, not the whole deadline.
+VERSION_ATTEMPTS = 2
+# A page that cannot be decoded is asked again in halves to find the record at fault: ~10
+# splits isolate one record among 1000, 20 about two; past that the fault is not one record,
+# and a registry sending junk to every request costs at most ~2·20 more requests per 1000 ids.
+MAX_SPLITS_PER_BATCH = 20
+# A batch needs ⌈ids/pageSize⌉ pages; a registry whose pages come up short gets this many
+# more, and one that keeps sending page tokens is not followed further.
+EXTRA_PAGES = 2
+MAX_REDIRECTS = 5  # an alias costs one; a loop ends here
+
+# -- Signals and schedules ---------------------------------------------------------------------
+# Longest interval and jitter: APScheduler overflows on dates past year 9999 (issue 11).
+MAX_INTERVAL_S = 366 * 86400
+# After SIGTERM or SIGINT, how long `check` may take to finish the trial in hand before what
+# it waits for (a trickling reply, a silent server) is abandoned: a stop within ~5 s.
+STOP_GRACE_S = 3.0
+
+# -- Saved records -----------------------------------------------------------------------------
+#: The largest saved record read (a file or standard input): a study is rarely above 2 MB,
+#: a list page of 1,000 studies about 20 MB.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+
+# -- config.yaml -------------------------------------------------------------------------------
+MAX_CONFIG_BYTES = 16 * 2**20  # a larger config.yaml is refused unread (16 MB: ~200,000 trials)
+MAX_CONFIG_DEPTH = 50  # levels of nesting in config.yaml (a real one has fewer than 10)
+MAX_API_SECONDS = 86_400  # any duration in the api: section; longer overflows the system's timers
+
+# -- Messages ----------------------------------------------------------------------------------
+QUOTED = 300  # characters of a value, at most, that a message quotes
+
+# -- Alert channels ----------------------------------------------------------------------------
+MAX_CHANNEL_TIMEOUT_S = 600  # a channel's timeout_s, at most; longer overflows the system's timers
+MAX_WEBHOOK_RETRIES = 10  # retries, at most
+MAX_WEBHOOK_BACKOFF_S = 60  # backoff_s, and any one wait between tries, at most (10 minutes in all)
+
+# -- Registry text -----------------------------------------------------------------------------
+MAX_DAY_SPAN = 366  # "Days 1-21" lists 21 days; "Days 1-100000" only its two ends

@@ -13,14 +13,16 @@ are otherwise equal). Severities come from :mod:`ctwatch.rules`.
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from difflib import SequenceMatcher
 from typing import Any
 
+from ctwatch.limits import COMPARISON_STEPS, PAIRING_STEPS, SUMMARY_STEPS
 from ctwatch.model import (
     SEVERITIES,
     Arm,
@@ -67,17 +69,18 @@ def diff(old: Trial, new: Trial, rules: Rules | None = None,
     then in the order of the record. ``today`` decides whether the study has started."""
     rules = rules or Rules.default()
     started = has_started(new.status.start.date or old.status.start.date, today or date.today())
-    changes = [_weigh(found, rules, started) for found in _trial(old, new)]
+    pairing, summaries = _Budget(PAIRING_STEPS), _Budget(SUMMARY_STEPS)
+    changes = [_weigh(found, rules, started, summaries) for found in _trial(old, new, pairing)]
     return sorted((c for c in changes if c is not None), key=_order)
 
 
-def _weigh(found: _Found, rules: Rules, started: bool) -> Change | None:
+def _weigh(found: _Found, rules: Rules, started: bool, budget: _Budget) -> Change | None:
     category, severity = rules.classify(found.path, found.old, found.new)
     if severity == IGNORED:
         return None
     flags = (AFTER_START,) if category == "primary_outcome" and started else ()
     return Change(found.path, found.kind, found.old, found.new, category, severity,
-                  summary(found), flags)
+                  summary(found, budget), flags)
 
 
 def _order(change: Change) -> tuple[int, int]:
@@ -97,10 +100,10 @@ def has_started(start: str | None, today: date) -> bool:
 # -- the trial, section by section ------------------------------------------------------------
 
 
-def _trial(old: Trial, new: Trial) -> Iterator[_Found]:
+def _trial(old: Trial, new: Trial, budget: _Budget) -> Iterator[_Found]:
     special: dict[str, Callable[[Trial, Trial], Iterator[_Found]]] = {
         "arms": _arms, "interventions": _interventions, "outcomes": _outcomes,
-        "eligibility": _eligibility,
+        "eligibility": lambda a, b: _eligibility(a, b, budget),
     }
     for name in _SECTION_RANK:
         if getattr(old, name) == getattr(new, name):
@@ -126,7 +129,7 @@ def _arms(old: Trial, new: Trial) -> Iterator[_Found]:
     interventions in both versions (an intervention added or removed is one change)."""
     before = [_bare_intervention(i) for i in old.interventions]
     after = [_bare_intervention(i) for i in new.interventions]
-    pairs, _, _ = _match(before, after, _IDENTITY[Intervention][0], _renamed)
+    pairs, _, _ = _match(before, after, (_IDENTITY[Intervention][0], *_RENAMES[Intervention]))
     renames = {before[i].name: after[j].name for i, j in pairs}
     common = set(renames.values())
     yield from _records("arms", [_bare_arm(a, renames, common) for a in old.arms],
@@ -143,12 +146,12 @@ def _outcomes(old: Trial, new: Trial) -> Iterator[_Found]:
     yield from _records("outcomes", old.outcomes, new.outcomes)
 
 
-def _eligibility(old: Trial, new: Trial) -> Iterator[_Found]:
+def _eligibility(old: Trial, new: Trial, budget: _Budget) -> Iterator[_Found]:
     a, b = old.eligibility, new.eligibility
     for f in fields(a):
         before, after = getattr(a, f.name), getattr(b, f.name)
         if f.name in CRITERIA_SECTIONS:
-            yield from _criteria(f"eligibility.{f.name}", before, after)
+            yield from _criteria(f"eligibility.{f.name}", before, after, budget)
         elif f.name != "text":
             yield from _value(f"eligibility.{f.name}", before, after)
     same_trees = all(_trees(getattr(a, s)) == _trees(getattr(b, s)) for s in CRITERIA_SECTIONS)
@@ -164,11 +167,14 @@ def _trees(criteria: Sequence[Criterion]) -> list[tuple[Any, ...]]:
     return [(c.text, tuple(_trees(c.children))) for c in criteria]
 
 
-def _criteria(path: str, old: Sequence[Criterion], new: Sequence[Criterion]) -> Iterator[_Found]:
+def _criteria(path: str, old: Sequence[Criterion], new: Sequence[Criterion],
+              budget: _Budget) -> Iterator[_Found]:
     """Sibling criteria matched by text, then by word similarity; children below their
     parent, but every criterion's path is its section and its own text."""
-    pairs, removed, added = _match(_trees(old), _trees(new), lambda tree: tree[0], _similar)
-    for i, j in _in_order(pairs, removed, added):
+    before, after = _trees(old), _trees(new)
+    pairs = _pair_by(before, after, (lambda tree: tree[0],))
+    _pair_similar(len(before), len(after), pairs, _similarity(before, after), budget)
+    for i, j in _in_order(*_unpaired(len(before), len(after), pairs)):
         if i is None:
             yield _Found(f"{path}[{_key(new[j].text)}]", "added", None, new[j].to_dict(), True)
         elif j is None:
@@ -177,16 +183,25 @@ def _criteria(path: str, old: Sequence[Criterion], new: Sequence[Criterion]) -> 
             if old[i].text != new[j].text:
                 yield _Found(f"{path}[{_key(old[i].text)}]", "changed", old[i].text, new[j].text,
                              wordwise=True)
-            yield from _criteria(path, old[i].children, new[j].children)
+            yield from _criteria(path, old[i].children, new[j].children, budget)
 
 
-def _similar(old: tuple[Any, ...], new: tuple[Any, ...]) -> float:
-    """How surely two criteria trees are one criterion edited: reworded text over the same
-    sub-criteria, or similar wording."""
-    if old[1] and old[1] == new[1]:
-        return 1.0
-    ratio = SequenceMatcher(None, old[0].split(), new[0].split(), autojunk=False).ratio()
-    return ratio if ratio >= SIMILAR_CRITERION else 0.0
+def _similarity(old: list[tuple[Any, ...]], new: list[tuple[Any, ...]]
+                ) -> Callable[[int, int, _Budget], float]:
+    """How surely ``old[i]`` and ``new[j]`` are one criterion edited: reworded text over the
+    same sub-criteria, or similar wording."""
+    words = [tree[0].split() for tree in old], [tree[0].split() for tree in new]
+    shapes: dict[tuple[Any, ...], int] = {}  # each list of sub-criteria, numbered once
+    kids = ([shapes.setdefault(tree[1], len(shapes)) if tree[1] else None for tree in old],
+            [shapes.setdefault(tree[1], len(shapes)) if tree[1] else None for tree in new])
+
+    def similar(i: int, j: int, budget: _Budget) -> float:
+        if kids[0][i] is not None and kids[0][i] == kids[1][j]:
+            return 1.0
+        ratio = _Matcher(words[0][i], words[1][j], budget).ratio()
+        return ratio if ratio >= SIMILAR_CRITERION else 0.0
+
+    return similar
 
 
 # -- lists of records -------------------------------------------------------------------------
@@ -213,19 +228,13 @@ _IDENTITY: dict[type, tuple[Callable[[Any], Hashable], Callable[[Any], str]]] = 
 }
 
 
-_RENAMED = (Arm, Intervention, Outcome)
-
-
-def _renamed(old: Any, new: Any) -> float:
-    """How surely ``new`` is ``old`` under another label, name or measure (0: not at all)."""
-    if isinstance(old, Outcome):
-        if old.measure == new.measure:
-            return 2.0  # moved between primary, secondary and other
-        same = (old.description, old.time_frame) == (new.description, new.time_frame)
-        return 1.0 if same and old.kind == new.kind else 0.0
-    if isinstance(old, Arm):
-        return float(replace(old, label="") == replace(new, label=""))
-    return float(replace(old, name="") == replace(new, name=""))
+#: record type → what stays when only its label, name or measure changed, in order of surety
+_RENAMES: dict[type, tuple[Callable[[Any], Hashable], ...]] = {
+    Arm: (lambda arm: replace(arm, label=""),),
+    Intervention: (lambda item: replace(item, name=""),),
+    Outcome: (lambda out: out.measure,  # moved between primary, secondary and other
+              lambda out: (out.kind, out.description, out.time_frame)),
+}
 
 
 def _records(path: str, old: Sequence[Any], new: Sequence[Any],
@@ -235,7 +244,7 @@ def _records(path: str, old: Sequence[Any], new: Sequence[Any],
     first, second = originals or (old, new)
     kind = type((old or new)[0])
     key, label = _IDENTITY[kind]
-    pairs, removed, added = _match(old, new, key, _renamed if kind in _RENAMED else None)
+    pairs, removed, added = _match(old, new, (key, *_RENAMES.get(kind, ())))
     for i, j in _in_order(pairs, removed, added):
         if i is None:
             yield _Found(f"{path}[{_key(label(new[j]))}]", "added", None, _json(second[j]), True)
@@ -245,37 +254,68 @@ def _records(path: str, old: Sequence[Any], new: Sequence[Any],
             yield from _value(f"{path}[{_key(label(old[i]))}]", old[i], new[j])
 
 
-def _match(old: Sequence[Any], new: Sequence[Any], key: Callable[[Any], Hashable],
-           similar: Callable[[Any, Any], float] | None = None,
+def _match(old: Sequence[Any], new: Sequence[Any], keys: Sequence[Callable[[Any], Hashable]],
            ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
-    """Pairs (old index, new index) of the same element: equal ones first, then equal keys,
-    then the most ``similar`` of the rest. Also the old and new indexes left unpaired."""
-    pairs: dict[int, int] = {}  # new index → old index
-    for identity in (lambda element: element, key):
-        free: dict[Hashable, list[int]] = defaultdict(list)
-        for i in sorted(set(range(len(old))) - set(pairs.values())):
-            free[identity(old[i])].append(i)
+    """Pairs (old index, new index) of the same element: equal ones first, then equal by each
+    of ``keys`` in turn. Also the old and new indexes left unpaired."""
+    return _unpaired(len(old), len(new), _pair_by(old, new, keys))
+
+
+def _pair_by(old: Sequence[Any], new: Sequence[Any], keys: Sequence[Callable[[Any], Hashable]],
+             ) -> dict[int, int]:
+    """{new index: old index} of elements equal, then equal by each key in turn; elements
+    alike pair in their order."""
+    pairs: dict[int, int] = {}
+    for key in (lambda element: element, *keys):
+        taken = set(pairs.values())
+        free: dict[Hashable, deque[int]] = defaultdict(deque)
+        for i in range(len(old)):
+            if i not in taken:
+                free[key(old[i])].append(i)
         for j, element in enumerate(new):
-            if j not in pairs and free.get(identity(element)):
-                pairs[j] = free[identity(element)].pop(0)
-    if similar is not None:
-        _pair_similar(old, new, pairs, similar)
-    removed = sorted(set(range(len(old))) - set(pairs.values()))
-    added = [j for j in range(len(new)) if j not in pairs]
+            if j not in pairs and free.get(key(element)):
+                pairs[j] = free[key(element)].popleft()
+    return pairs
+
+
+def _unpaired(old: int, new: int, pairs: dict[int, int]
+              ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """The pairs in old order, and the old and new indexes (of ``old`` and ``new`` elements)
+    left unpaired."""
+    removed = sorted(set(range(old)) - set(pairs.values()))
+    added = [j for j in range(new) if j not in pairs]
     return sorted((i, j) for j, i in pairs.items()), removed, added
 
 
-def _pair_similar(old: Sequence[Any], new: Sequence[Any], pairs: dict[int, int],
-                  similar: Callable[[Any, Any], float]) -> None:
-    """Pair the most similar of the unpaired elements, best score first."""
+def _pair_similar(old: int, new: int, pairs: dict[int, int],
+                  similar: Callable[[int, int, _Budget], float], budget: _Budget) -> None:
+    """Pair the most similar of the unpaired elements, best score first. They are compared
+    nearest first (by rank among the unpaired) while the budget lasts, so that in a list too
+    long to compare every pair an element edited in place still finds its edit."""
     taken = set(pairs.values())
-    left = [i for i in range(len(old)) if i not in taken]
-    right = [j for j in range(len(new)) if j not in pairs]
-    scored = sorted((-similar(old[i], new[j]), i, j) for i in left for j in right)
-    for score, i, j in scored:
-        if score < 0 and j not in pairs and i not in taken:
+    left = [i for i in range(old) if i not in taken]
+    right = [j for j in range(new) if j not in pairs]
+    scored = []
+    try:
+        for p, q in _nearest_first(len(left), len(right)):
+            budget.spend(COMPARISON_STEPS)
+            score = similar(left[p], right[q], budget)
+            if score > 0:
+                scored.append((-score, left[p], right[q]))
+    except _OverBudget:
+        pass  # the ones not paired are reported removed and added
+    for _, i, j in sorted(scored):
+        if j not in pairs and i not in taken:
             pairs[j] = i
             taken.add(i)
+
+
+def _nearest_first(left: int, right: int) -> Iterator[tuple[int, int]]:
+    """Every (p, q) with p < left and q < right, by increasing distance |p - q|."""
+    for distance in range(max(left, right)):
+        yield from ((p, p + distance) for p in range(min(left, right - distance)))
+        if distance:
+            yield from ((p, p - distance) for p in range(distance, min(left, right + distance)))
 
 
 def _in_order(pairs: list[tuple[int, int]], removed: list[int],
@@ -311,11 +351,12 @@ def _value(path: str, old: Any, new: Any) -> Iterator[_Found]:
 
 def _strings(path: str, old: Sequence[str], new: Sequence[str]) -> Iterator[_Found]:
     """Lists of names (conditions, keywords, other names, links) compared as sets."""
+    before, after = set(old), set(new)
     for value in new:
-        if value not in old:
+        if value not in before:
             yield _Found(f"{path}[{_key(value)}]", "added", None, value, True)
     for value in old:
-        if value not in new:
+        if value not in after:
             yield _Found(f"{path}[{_key(value)}]", "removed", value, None, True)
 
 
@@ -350,14 +391,14 @@ def _key(text: str) -> str:
 # -- summaries --------------------------------------------------------------------------------
 
 
-def summary(found: _Found) -> str:
+def summary(found: _Found, budget: _Budget | None = None) -> str:
     """One human line: ``status.overall: RECRUITING → TERMINATED``."""
     if found.element:
         return f"{found.path}: {found.kind}"
     old, new = found.old, found.new
     long = isinstance(old, str) and isinstance(new, str) and max(len(old), len(new)) > LONG_TEXT
     if long or found.wordwise:
-        return f"{found.path}: {word_summary(old, new)}"
+        return f"{found.path}: {word_summary(old, new, budget)}"
     return f"{found.path}: {_show(old)} → {_show(new)}"
 
 
@@ -372,11 +413,11 @@ def _show(value: Any) -> str:
     return text if len(text) <= LONG_TEXT else text[: LONG_TEXT - 1].rstrip() + "…"
 
 
-def word_summary(old: str, new: str) -> str:
+def word_summary(old: str, new: str, budget: _Budget | None = None) -> str:
     """The words that changed, with a word of context: ``… «within 14 days» → «within 28
     days» …``; at most MAX_EDITS edits are shown."""
     a, b = old.split(), new.split()
-    hunks = _hunks(SequenceMatcher(None, a, b, autojunk=False).get_opcodes())
+    hunks = _hunks(_opcodes(a, b, budget or _Budget(SUMMARY_STEPS)))
     if not hunks:
         return "white space only"
     parts = []
@@ -405,3 +446,56 @@ def _hunks(opcodes: list[tuple[str, int, int, int, int]]) -> list[list[int]]:
         else:
             hunks.append([i1, i2, j1, j2])
     return hunks
+
+
+def _opcodes(a: list[str], b: list[str], budget: _Budget) -> list[tuple[str, int, int, int, int]]:
+    """difflib's edits from ``a`` to ``b``; past the budget, all from the first word that
+    differs to the last one is one edit."""
+    try:
+        return _Matcher(a, b, budget).get_opcodes()
+    except _OverBudget:
+        pass
+    shortest = min(len(a), len(b))
+    head = next((n for n in range(shortest) if a[n] != b[n]), shortest)
+    tail = next((n for n in range(shortest - head) if a[-1 - n] != b[-1 - n]), shortest - head)
+    edits = [("equal", 0, head, 0, head), ("replace", head, len(a) - tail, head, len(b) - tail),
+             ("equal", len(a) - tail, len(a), len(b) - tail, len(b))]
+    return [edit for edit in edits if edit[1] < edit[2] or edit[3] < edit[4]]
+
+
+# -- bounded matching -------------------------------------------------------------------------
+
+
+class _OverBudget(Exception):
+    """A budget of matching steps is spent (caught in this module, never raised out of it)."""
+
+
+@dataclass(slots=True)
+class _Budget:
+    steps: int
+
+    def spend(self, steps: int) -> None:
+        self.steps -= steps
+        if self.steps < 0:
+            raise _OverBudget
+
+
+class _Matcher(SequenceMatcher):
+    """difflib's matcher of two word lists, on a budget: a step for each word of either list
+    (indexing them), and before each longest-match search, a step for each word of ``a`` it
+    looks up and each occurrence in ``b`` it goes through (``b2j``: difflib's index of ``b``).
+    diff-match-patch bounds its diff by a wall-clock timeout instead; counted steps keep the
+    result the same however busy the machine is, without a dependency."""
+
+    def __init__(self, a: list[str], b: list[str], budget: _Budget) -> None:
+        budget.spend(len(a) + len(b))
+        super().__init__(None, a, b, autojunk=False)
+        self.budget = budget
+        looked_up = (1 + len(self.b2j.get(word, ())) for word in a)
+        self.cost = list(itertools.accumulate(looked_up, initial=0))  # cost of a[:n]: cost[n]
+
+    def find_longest_match(self, alo: int = 0, ahi: int | None = None, blo: int = 0,
+                           bhi: int | None = None) -> Any:
+        ahi = len(self.a) if ahi is None else ahi
+        self.budget.spend(self.cost[ahi] - self.cost[alo])
+        return super().find_longest_match(alo, ahi, blo, bhi)

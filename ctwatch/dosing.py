@@ -10,6 +10,7 @@ out only up to :data:`MAX_DAY_SPAN` days, so no text makes an infinite dose or a
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ctwatch.limits import MAX_DAY_SPAN
 from ctwatch.model import Dose
@@ -44,12 +45,17 @@ def _segments(text: str, names: tuple[str, ...]) -> list[tuple[str, str]]:
     mentions = sorted(
         (match.start(), name)
         for name in names
-        for match in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE)
+        for match in _mention(name).finditer(text)
     )
     if not mentions:
         return []
     ends = [start for start, _ in mentions[1:]] + [len(text)]
     return [(name, text[start:end]) for (start, name), end in zip(mentions, ends, strict=True)]
+
+
+@lru_cache(maxsize=4096)  # re's own cache holds 512: a record of 600 names would miss it
+def _mention(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE)
 
 
 def _doses(name: str, segment: str) -> list[Dose]:

@@ -52,3 +52,19 @@ MAX_WEBHOOK_BACKOFF_S = 60  # backoff_s, and any one wait between tries, at most
 
 # -- Registry text -----------------------------------------------------------------------------
 MAX_DAY_SPAN = 366  # "Days 1-21" lists 21 days; "Days 1-100000" only its two ends
+# "75,000" has a thousands separator; "0,1 mV" is a European decimal comma. The separator
+# repeats at most MAX_GROUPS times (10^30): unbounded, every group of a long run like
+# "1,000,000,…" would start a scan to the end of the run, quadratic in its length.
+MAX_GROUPS = 9
+# Lists nested deeper in plain text are read as text: every level re-reads the lines under it
+# (and is one more call deep). The markdown parser stops at 20 levels of its own.
+MAX_NESTING = 16
+
+# -- Diffs -------------------------------------------------------------------------------------
+# difflib's word matching runs on a budget of steps (a step: one word of one text looked up
+# among the other's, 50-100 ns), as it is cubic on text that repeats a few words: 600 words of
+# "a b c a b c …" against their reverse take 1.5 s. Each budget is one diff's, shared by all
+# its lists or texts; once spent, the rest is reported coarsely, as described.
+PAIRING_STEPS = 20_000_000  # pairing edited criteria; then the rest are removed + added
+COMPARISON_STEPS = 300  # the least one comparison of two criteria costs (~20 µs)
+SUMMARY_STEPS = 20_000_000  # summarizing long texts; then first to last edit is one edit

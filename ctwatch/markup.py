@@ -22,6 +22,8 @@ import lxml.html
 from lxml import etree
 from markdown_it import MarkdownIt
 
+from ctwatch.limits import MAX_NESTING
+
 Markup = Literal["markdown", "html", "plain"]
 
 # Raw HTML inside registry markdown is third-party text, not markup: keep it as text.
@@ -62,7 +64,10 @@ def inline(text: str | None, markup: Markup) -> str | None:
     """One line of text (a title, a measure, a condition) with its markup resolved."""
     if text is None or markup != "html":
         return clean(text)
-    return clean(html_lib.unescape(_TAG.sub("", text)))
+    # A "<" with no ">" after it is text: searched for tags, each would be scanned to the end
+    # of the text (quadratic), so only the text up to the last ">" is.
+    end = text.rfind(">") + 1
+    return clean(html_lib.unescape(_TAG.sub("", text[:end]) + text[end:]))
 
 
 def blocks(text: str | None, markup: Markup) -> tuple[Block, ...]:
@@ -152,20 +157,20 @@ def plain_blocks(text: str) -> tuple[Block, ...]:
     """Blocks of plain text as the legacy registry laid it out, read by CommonMark's block
     rules for paragraphs and lists (no inline syntax: ``*``, ``\\`` and ``<`` are text)."""
     lines = textwrap.dedent(text.expandtabs(4)).splitlines()
-    return tuple(_plain_sequence([line.rstrip() for line in lines]))
+    return tuple(_plain_sequence([line.rstrip() for line in lines], 0))
 
 
-def _plain_sequence(lines: list[str]) -> list[Block]:
+def _plain_sequence(lines: list[str], depth: int) -> list[Block]:
     out: list[Block] = []
     paragraph: list[str] = []
     index = 0
     while index < len(lines):
         line = lines[index]
-        marker = _PLAIN_MARKER.match(line)
+        marker = _PLAIN_MARKER.match(line) if depth < MAX_NESTING else None
         if marker and (not paragraph or _interrupts(marker)):
             out.extend(_paragraph(paragraph))
             body, index = _plain_item(lines, index, marker)
-            out.append(_list_item(_plain_sequence(body)))
+            out.append(_list_item(_plain_sequence(body, depth + 1)))
             continue
         if line.strip():
             paragraph.append(line)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from ctwatch.limits import MAX_GROUPS
 from ctwatch.model import Threshold
 
 _SYMBOLS = {
@@ -33,8 +34,8 @@ _POSTFIX = {"or more": ">=", "or greater": ">=", "or higher": ">=", "or above": 
             "or older": ">=", "or less": "<=", "or fewer": "<=", "or lower": "<=",
             "or below": "<=", "or younger": "<="}
 
-# "75,000" has a thousands separator; "0,1 mV" is a European decimal comma.
-_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+,\d{1,2}(?!\d)|\d+(?:\.\d+)?"
+_NUMBER = (rf"\d{{1,3}}(?:,\d{{3}}){{1,{MAX_GROUPS}}}(?:\.\d+)?(?!\d)"
+           r"|\d+,\d{1,2}(?!\d)|\d+(?:\.\d+)?")
 _UNIT_WORD = (
     r"years?|yrs?|months?|weeks?|wks?|days?|hours?|hrs?|minutes?|mins?|seconds?|"
     r"mmhg|mm\s?hg|bpm|cm|mm|kg|gm|mcg|µg|μg|ug|ng|pg|mg|g|dl|ml|µl|μl|ul|mcl|l|"
@@ -45,7 +46,9 @@ _UNIT = (
     r"(?P<limit>uln|lln|upper\s+limits?\s+of\s+(?:the\s+)?(?:institutional\s+)?normal"
     r"(?:\s+(?:value|range))?(?:\s*\(uln\))?))"
     r"|(?P<unit>%|(?:x\s*10\s*\^?\s*\d+\s*)?/\s*[a-zµμ]+\^?\d*"
-    rf"|(?:x\s+)?(?:{_UNIT_WORD})(?![a-z])(?:\s*/\s*(?:\d+\s*)?[a-zµμ]+\^?\d*(?:\s*hours?)?)*"
+    # The letters after "/" are possessive: "mg/hourshours/…" could otherwise be split between
+    # them and "hours" in 2^n ways, all tried when no "or more" follows.
+    rf"|(?:x\s+)?(?:{_UNIT_WORD})(?![a-z])(?:\s*/\s*(?:\d+\s*)?[a-zµμ]++\^?\d*(?:\s*hours?)?)*"
     r"(?:\^?\d(?![\d.,]))?)"
 )
 
@@ -76,21 +79,29 @@ _RANGE = re.compile(
     re.IGNORECASE,
 )
 _CLAUSE_BREAK = re.compile(r"[;:,.!?](?:\s|$)|\s[-–]\s")
+# The clause after its last connective word ("… unless their CD4+ T-cell counts are"); the
+# connective is found by finditer, as ".*\b(?:…)\s+" backtracks over the rest of the clause
+# from every position after the last one (quadratic). A linear-time engine (RE2) would run
+# the old pattern as it is, but not the lookarounds and possessive parts of the others.
 _CONNECTIVE = re.compile(
-    r".*\b(?:unless|if|when|where|whereas|while|that|which|who|whose|defined\s+as|such\s+as|"
+    r"\b(?:unless|if|when|where|whereas|while|that|which|who|whose|defined\s+as|such\s+as|"
     r"including|with|without|than|from|for|by)\s+",
     re.IGNORECASE,
 )
-_TRAILING = re.compile(
-    r"(?:\s+(?:is|are|was|were|be|must|should|to|of|at|in|on|must\s+be|should\s+be|value|level|"
-    r"levels|count\s+of))+\s*$",
-    re.IGNORECASE,
-)
+# Words that end a clause without naming anything ("… must be"), read back word by word: the
+# regex "(?:\s+(?:is|…))+\s*$" would retry the run of such words from each of them. Words are
+# compared by regexes, to fold case as that one did ("İS" is "is" to it).
+_TRAILING_WORD = re.compile(
+    r"is|are|was|were|be|must|should|to|of|at|in|on|value|level|levels", re.IGNORECASE)
+_COUNT = re.compile(r"count", re.IGNORECASE)
+_OF = re.compile(r"of", re.IGNORECASE)
+_GAPS = re.compile(r"(\s+)")
 _LEADING = re.compile(
     r"^(?:(?:a|an|the|their|his|her|its|and|or|any|all|they|have|has|with|of)(?:\s+|$))+",
     re.IGNORECASE,
 )
 _AGE_UNIT = re.compile(r"years?|yrs?", re.IGNORECASE)
+_NOUN = re.compile(r"\s+([a-z][a-z-]+)", re.IGNORECASE)
 _AGE_AFTER = re.compile(r"\s*(?:of\s+age|old|of\s+age\s+or\s+older)\b", re.IGNORECASE)
 _PERSON = re.compile(
     r"(?:age[ds]?|men|women|males?|females?|patients?|subjects?|participants?|adults?|children|"
@@ -101,15 +112,17 @@ _PERSON = re.compile(
 
 def extract(text: str) -> tuple[Threshold, ...]:
     """Every numeric bound in one criterion's own text, in order."""
+    # Criterion text arrives with its white space collapsed (markup.clean); collapsing it
+    # here too keeps every "\s*…\s+" of the patterns from backtracking over a long run.
+    text = " ".join(text.split())
     found = []
     start = 0
     for match in _matches(text):
         bounds = _range(match) if match.re is _RANGE else [_reading(match)]
         measure = _measure(text[start:match.start()])
-        after = text[match.end():]
         for comparator, value, unit in bounds:
-            named = measure or (None if unit else _noun_after(after))
-            if unit and _AGE_UNIT.fullmatch(unit) and _is_age(named, after):
+            named = measure or (None if unit else _noun_after(text, match.end()))
+            if unit and _AGE_UNIT.fullmatch(unit) and _is_age(named, text, match.end()):
                 named = "age"
             found.append(Threshold(named, comparator, value, unit))
         start = match.end()
@@ -119,8 +132,13 @@ def extract(text: str) -> tuple[Threshold, ...]:
 def _matches(text: str) -> list[re.Match[str]]:
     """Ranges, and single bounds outside them, in reading order."""
     ranges = list(_RANGE.finditer(text))
-    singles = [m for m in _PATTERN.finditer(text)
-               if not any(m.start() < r.end() and r.start() < m.end() for r in ranges)]
+    singles = []
+    index = 0  # the first range that ends after the single bound's start
+    for match in _PATTERN.finditer(text):
+        while index < len(ranges) and ranges[index].end() <= match.start():
+            index += 1
+        if index == len(ranges) or match.end() <= ranges[index].start():
+            singles.append(match)
     return sorted(ranges + singles, key=lambda m: m.start())
 
 
@@ -169,21 +187,43 @@ def _open_clause(before: str) -> str:
 
 def _measure(before: str) -> str | None:
     clause = _CLAUSE_BREAK.split(_open_clause(before))[-1]
-    clause = _TRAILING.sub("", clause.strip())
-    clause = _CONNECTIVE.sub("", clause)
+    clause = _without_trailing(clause.strip())
+    clause = _after_connective(clause)
     clause = _LEADING.sub("", clause.strip()).strip()
     words = clause.lower().split()[-8:]
     return " ".join(words) or None
 
 
-def _noun_after(after: str) -> str | None:
+def _without_trailing(clause: str) -> str:
+    """The clause without the words that end it naming nothing ("… value must be"); its first
+    word stays, as nothing precedes it."""
+    parts = _GAPS.split(clause)  # words at even indexes
+    end = len(parts)
+    while end > 2:
+        if end > 4 and _COUNT.fullmatch(parts[end - 3]) and _OF.fullmatch(parts[end - 1]):
+            end -= 4
+        elif _TRAILING_WORD.fullmatch(parts[end - 1]):
+            end -= 2
+        else:
+            break
+    return "".join(parts[:end])
+
+
+def _after_connective(clause: str) -> str:
+    """The one-line clause after its last connective word and the space after it."""
+    found = list(_CONNECTIVE.finditer(clause))
+    return clause[found[-1].end():] if found else clause
+
+
+def _noun_after(text: str, end: int) -> str | None:
     """The counted thing when the number comes first: "at least 1500 granulocytes"."""
-    word = re.match(r"\s+([a-z][a-z-]+)", after, re.IGNORECASE)
+    word = _NOUN.match(text, end)
     return word[1].lower() if word and word[1].lower() not in _FILLER else None
 
 
 _FILLER = frozenset({"and", "or", "of", "to", "in", "on", "at", "for", "with", "the", "a", "per"})
 
 
-def _is_age(measure: str | None, after: str) -> bool:
-    return bool(_AGE_AFTER.match(after)) or measure is None or bool(_PERSON.fullmatch(measure))
+def _is_age(measure: str | None, text: str, end: int) -> bool:
+    return (bool(_AGE_AFTER.match(text, end)) or measure is None
+            or bool(_PERSON.fullmatch(measure)))

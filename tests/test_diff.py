@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from ctwatch import diff as differ
 from ctwatch import sources
-from ctwatch.diff import AFTER_START, diff, has_started, word_summary
+from ctwatch.diff import AFTER_START, COMPARISON_STEPS, diff, has_started, word_summary
 from ctwatch.model import Change, Contact, Criterion, Intervention, Location, Outcome, Party, Trial
 from ctwatch.rules import DEFAULTS, IGNORED, Rules
 from tests.helpers import MYELOMA, MYELOMA_HISTORY, realdata_files
@@ -503,3 +504,39 @@ def test_diff_is_pure(trial: Trial) -> None:
     edited = combined(trial)
     assert diff(trial, edited, today=TODAY) == diff(trial, edited, today=TODAY)
     assert dataclasses.asdict(trial) == before
+
+
+# -- bounded matching (issue 11) --------------------------------------------------------------
+
+
+def test_past_the_pairing_budget_a_reworded_criterion_is_removed_and_added(
+        trial: Trial, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(differ, "PAIRING_STEPS", 0)
+    edited = criterion(trial, "exclusion", "E7", text=E7.replace("14 days", "28 days"))
+    assert [(c.path, c.kind) for c in diff(trial, edited, today=TODAY)] == [
+        (f"eligibility.exclusion[{E7.replace('14 days', '28 days')}]", "added"),
+        (f"eligibility.exclusion[{E7}]", "removed"),
+    ]
+
+
+def test_a_list_too_long_to_compare_every_pair_pairs_the_edits_made_in_place(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Enough budget to compare each criterion with its neighbours, not with all 60.
+    monkeypatch.setattr(differ, "PAIRING_STEPS", 60 * 6 * COMPARISON_STEPS)
+
+    def version(word: str) -> Trial:
+        items = tuple(Criterion(f"I{n}", f"Criterion {n}: the {word} value of marker M{n}")
+                      for n in range(60))
+        return Trial("NCT04083898", eligibility=dataclasses.replace(
+            Trial("NCT04083898").eligibility, inclusion=items))
+
+    changes = diff(version("measured"), version("confirmed"), today=TODAY)
+    assert [c.kind for c in changes] == ["changed"] * 60
+
+
+def test_past_the_summary_budget_first_to_last_edit_is_one_edit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(differ, "SUMMARY_STEPS", 0)
+    assert word_summary("a b c d e f", "a X c d Y f") == "«a b c d e f» → «a X c d Y f»"
+    assert word_summary("a b c d e f g", "a b X d e f g") == "… «b c d» → «b X d» …"
+    assert word_summary("a  b", "a b") == "white space only"

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 from markdown_it import MarkdownIt
 
-from ctwatch.markup import Block, blocks, html_blocks, inline, render, to_text
+from ctwatch.markup import (
+    MAX_NESTING,
+    Block,
+    blocks,
+    clean,
+    html_blocks,
+    inline,
+    render,
+    to_text,
+    words,
+)
 from tests.helpers import load_json, realdata_files
 
 # (name, API v2 markdown, history-API HTML, expected plain text)
@@ -89,3 +102,20 @@ def test_plain_text_shortcut_agrees_with_the_commonmark_parser() -> None:
     for text in texts:
         assert blocks(text, "markdown") == html_blocks(MarkdownIt("commonmark", {"html": False})
                                                        .render(text)), text
+
+
+@pytest.mark.parametrize("text", ["a < b <i>c</i> x < y", "<b>x</b> < 3 and > 2 <", "1 < 2",
+                                  "x >", "<<a>> <", "<i>only</i>"])
+def test_tags_are_stripped_as_the_tag_pattern_strips_them(text: str) -> None:
+    assert inline(text, "html") == clean(html.unescape(re.sub(r"<[^>]*>", "", text)))
+
+
+def test_plain_lists_nested_deeper_than_the_limit_are_text() -> None:
+    levels = MAX_NESTING + 3
+    tree = blocks("".join("  " * level + f"- w{level}\n" for level in range(levels)), "plain")
+    depth, block = 0, tree[0]
+    while block.children:
+        depth, block = depth + 1, block.children[0]
+    assert depth == MAX_NESTING - 1
+    assert block.text == f"w{MAX_NESTING - 1} - w{MAX_NESTING} - w{MAX_NESTING + 1} - w{levels - 1}"
+    assert [word for word in words(tree) if word != "-"] == [f"w{n}" for n in range(levels)]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from ctwatch import thresholds
 from ctwatch.model import Threshold
 from ctwatch.thresholds import extract
 
@@ -42,6 +45,12 @@ CASES = [
      [T("bmi", ">=", 18.5, "kg/m2"), T("bmi", "<=", 30, "kg/m2")]),
     ("Enrolled as a student in Grades 9-12", []),
     ("completed protocol 10M-01-1 or 10M-00-4", []),
+    ("At least 1,000,000,000 copies/mL", [T(None, ">=", 1000000000, "copies/mL")]),
+    ("Infusion of 2 mg/kg/hours or less", [T("infusion", "<=", 2, "mg/kg/hours")]),
+    ("Dose 5 mg/hourshours or less", [T("dose", "<=", 5, "mg/hourshours")]),
+    ("Hemoglobin level must be at least 9 g/dL", [T("hemoglobin", ">=", 9, "g/dL")]),
+    ("Platelet count of at least 100,000/mm3", [T("platelet", ">=", 100000, "/mm3")]),
+    ("Creatinine\n  clearance   > 30 ml/min", [T("creatinine clearance", ">", 30, "ml/min")]),
 ]
 
 
@@ -54,3 +63,26 @@ def test_integers_stay_integers_and_decimals_stay_decimals() -> None:
     [whole, decimal] = extract("ANC ≥ 1,500 and bilirubin ≤ 2.0")
     assert isinstance(whole.value, int)
     assert isinstance(decimal.value, float)
+
+
+# What the linear readings of a clause replace (issue 11): regexes that retried the rest of
+# the clause from every word. They must read every clause as these did.
+OLD_TRAILING = re.compile(
+    r"(?:\s+(?:is|are|was|were|be|must|should|to|of|at|in|on|must\s+be|should\s+be|value|level|"
+    r"levels|count\s+of))+\s*$", re.IGNORECASE)
+OLD_CONNECTIVE = re.compile(
+    r".*\b(?:unless|if|when|where|whereas|while|that|which|who|whose|defined\s+as|such\s+as|"
+    r"including|with|without|than|from|for|by)\s+", re.IGNORECASE)
+CLAUSES = [
+    "", "is", "value is", "Hemoglobin level must be", "platelet count of", "x count of of",
+    "count of", "x Count OF is", "levels level", "island is in", "ıs İS is", "the value of the",
+    "patients unless their counts are", "with", "with x", "without with", "those who whose x",
+    "defined as x", "as defined as y", "such as z", "gifted diseased", "If x IF y if",
+    "withwith x", "x (if y) z", "unless " + "patients disease " * 50 + "count",
+]
+
+
+@pytest.mark.parametrize("clause", CLAUSES, ids=[c[:30] or "empty" for c in CLAUSES])
+def test_clause_words_are_read_as_the_regexes_read_them(clause: str) -> None:
+    assert thresholds._without_trailing(clause) == OLD_TRAILING.sub("", clause)
+    assert thresholds._after_connective(clause) == OLD_CONNECTIVE.sub("", clause)

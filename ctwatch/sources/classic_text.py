@@ -16,7 +16,9 @@ with what the text lost left out or inferred:
 
 from __future__ import annotations
 
+import bisect
 import re
+from dataclasses import dataclass
 from html import escape
 
 from ctwatch.errors import ParseError
@@ -30,7 +32,13 @@ _TYPE_NAMES = "|".join(word.replace("_", " ").title() for word in _TYPES)
 _TYPED = re.compile(rf"(?:^|\s)((?:{_TYPE_NAMES}): )", re.IGNORECASE)
 _PHASE = re.compile(r"Early Phase 1|Phase \d|Not Applicable|N/A")
 _COUNTS = {"both": 2, "either": 2, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
-_COUNT = re.compile(rf"\b({'|'.join(_COUNTS)})\b[^.:]*(?:following|criteria)\b", re.I)
+# "both of the following": a counting word, then "following" or "criteria" in the same
+# sentence; read sentence by sentence (see _count).
+_COUNT_WORD = re.compile(rf"\b({'|'.join(_COUNTS)})\b", re.I)
+_COUNTED = re.compile(r"(?:following|criteria)\b", re.I)
+_SENTENCE = re.compile(r"[.:]")
+_SPACE = re.compile(r"\s")
+_WORD = re.compile(r"\S+")
 _BOUND = re.compile(r"[≥≤<>=]")
 _ROLE = re.compile(r"^(Principal Investigator|Sub-Investigator|Study Chair|Study Director):$")
 
@@ -123,10 +131,11 @@ def _arms(lines: list[str], names: list[str], page: Page) -> None:
         elif line.strip():
             blocks[-1].append(line)
     seen: dict[str, Intervention] = {}
+    index = _Names.of(names) if names else None
     for arm_cell, items_cell in zip(blocks[0::2], blocks[1::2], strict=False):
         if not arm_cell:
             continue
-        items = _interventions(" ".join(items_cell), names)
+        items = _interventions(" ".join(items_cell), index)
         description = "".join(f"<p>{escape(line)}</p>" for line in arm_cell[1:])
         page.arms.append(Arm(arm_cell[0], None, description or None,
                              tuple(f"{i.type}: {i.name}" for i in items)))
@@ -135,12 +144,11 @@ def _arms(lines: list[str], names: list[str], page: Page) -> None:
     page.interventions = list(seen.values())
 
 
-def _interventions(text: str, names: list[str]) -> list[Intervention]:
+def _interventions(text: str, names: _Names | None) -> list[Intervention]:
     """"Type: Name description Other Names: … Type: Name …", split at the names the summary
     row lists (else at "Type: " and the first word after it)."""
-    if names:
-        pattern = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
-        parts = re.split(rf"(?:^|\s)({pattern})(?=\s|$)", text)
+    if names is not None:
+        parts = names.split(text)
     else:
         parts = re.split(rf"(?:^|\s)((?:{_TYPE_NAMES}): \S+)", text, flags=re.IGNORECASE)
     items = []
@@ -149,6 +157,48 @@ def _interventions(text: str, names: list[str]) -> list[Intervention]:
         description = clean(re.sub(r"\bOther Names?:", " ", body))
         items.append(Intervention(kind, name, escape(description) if description else None))
     return items
+
+
+@dataclass(frozen=True, slots=True)
+class _Names:
+    """The "Type: Name" of the summary row, and each of them cut at each of its spaces."""
+
+    whole: frozenset[str]
+    prefixes: frozenset[str]
+
+    @classmethod
+    def of(cls, names: list[str]) -> _Names:
+        return cls(frozenset(names), frozenset(name[:end] for name in names
+                                               for end in _spaces(name)))
+
+    def split(self, text: str) -> list[str]:
+        r"""What ``re.split(r"(?:^|\s)(name|…)(?=\s|$)", text)`` gives, longer names first,
+        for names that start with a word. That alternation tries every name after every space
+        (arms × names × words); here a word only starts a walk along the names it begins.
+        A many-string search library (Aho-Corasick) would do it too; a set of prefixes is
+        enough for a page's names and needs no dependency."""
+        spaces = _spaces(text)
+        parts, kept = [], 0  # kept: the start of the text after the last name found
+        for word in _WORD.finditer(text):
+            start = word.start()
+            if 0 < start <= kept:
+                continue  # inside the name found last: a name is found after a space
+            found = None
+            for end in (spaces[n] for n in range(bisect.bisect_right(spaces, start),
+                                                 len(spaces))):
+                if text[start:end] not in self.prefixes:
+                    break
+                if text[start:end] in self.whole:
+                    found = end  # the longest name wins, as it is tried first
+            if found is not None:
+                parts += [text[kept:max(start - 1, 0)], text[start:found]]
+                kept = found
+        return [*parts, text[kept:]]
+
+
+def _spaces(text: str) -> list[int]:
+    """Where the text may end a name: at each white space character, and at its end."""
+    return [space.start() for space in _SPACE.finditer(text)] + [len(text)]
 
 
 def _outcome(line: str) -> Outcome:
@@ -174,8 +224,7 @@ def _criteria(lines: list[str]) -> str | None:
         if line == "-" and index < len(lines):  # a parent item: its text on the next line
             out.append(_close(parent, nested))
             parent, nested = lines[index].strip(), []
-            match = _COUNT.search(parent)
-            expected = _COUNTS[match.group(1).lower()] if match else None
+            expected = _count(parent)
             index += 1
         elif line.startswith("- ") and parent is not None and (
                 expected > 0 if expected is not None else bool(_BOUND.search(line))):
@@ -191,6 +240,18 @@ def _criteria(lines: list[str]) -> str | None:
     out.append(_close(parent, nested))
     html = "<ul>" + "".join(out) + "</ul>"
     return html.replace("<ul></ul>", "") or None
+
+
+def _count(parent: str) -> int | None:
+    r"""How many sub-items a parent announces ("both of the following" → 2), if it counts them.
+    The first counting word with "following" or "criteria" after it in its sentence, found
+    sentence by sentence: ``\b(both|…)\b[^.:]*following`` would scan the rest of the
+    sentence from every counting word in it (quadratic in a long unpunctuated text)."""
+    for sentence in _SENTENCE.split(parent):
+        word = _COUNT_WORD.search(sentence)
+        if word and _COUNTED.search(sentence, word.end()):
+            return _COUNTS[word.group(1).lower()]
+    return None
 
 
 def _close(parent: str | None, nested: list[str]) -> str:

@@ -9,6 +9,7 @@ exact name and label, in the registry's order, with the arms' dosing read.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
@@ -20,41 +21,50 @@ def link(arms: Sequence[Arm], interventions: Sequence[Intervention]
          ) -> tuple[tuple[Arm, ...], tuple[Intervention, ...]]:
     """Arms whose ``interventions`` and interventions whose ``arms`` hold references as the
     record writes them, returned with both sides resolved and completed from each other."""
-    labels = [arm.label for arm in arms]
-    names = [item.name for item in interventions]
-    links: set[tuple[str, str]] = set()
-    for arm in arms:
-        links.update((arm.label, resolve(ref, names)) for ref in arm.interventions)
-    for item in interventions:
-        links.update((resolve(ref, labels), item.name) for ref in item.arms)
+    # Everything goes through dicts, so a record of n arms × n interventions all linked costs
+    # n² (its links), not n³.
+    labels, names = Names(arm.label for arm in arms), Names(item.name for item in interventions)
+    of_arm: dict[str, set[str]] = defaultdict(set)  # arm label → intervention names
+    of_item: dict[str, set[str]] = defaultdict(set)  # intervention name → arm labels
+    links = [(arm.label, names.resolve(ref)) for arm in arms for ref in arm.interventions]
+    links += [(labels.resolve(ref), item.name) for item in interventions for ref in item.arms]
+    for label, name in links:
+        of_arm[label].add(name)
+        of_item[name].add(label)
     linked_arms = []
     for arm in arms:
-        linked = ordered((name for lab, name in links if lab == arm.label), names)
+        linked = names.ordered(of_arm.get(arm.label, set()))
         linked_arms.append(replace(arm, interventions=linked,
                                    dosing=dosing.parse(arm.description, linked)))
-    linked_items = [replace(item, arms=ordered((lab for lab, nm in links if nm == item.name),
-                                               labels))
+    linked_items = [replace(item, arms=labels.ordered(of_item.get(item.name, set())))
                     for item in interventions]
     return tuple(linked_arms), tuple(linked_items)
 
 
-def resolve(reference: str, candidates: list[str]) -> str:
-    """The candidate a reference means: "Drug: Foo" → "Foo", ignoring case and spacing."""
-    wanted = [reference]
-    if ": " in reference:
-        wanted.append(reference.split(": ", 1)[1])
-    for want in wanted:
-        if want in candidates:
-            return want
-    folded = {candidate.casefold(): candidate for candidate in candidates}
-    for want in wanted:
-        if want.casefold() in folded:
-            return folded[want.casefold()]
-    return wanted[-1]
+class Names:
+    """The names (or labels) of one list, indexed: exactly, ignoring case, by position."""
 
+    def __init__(self, names: Iterable[str]) -> None:
+        self.positions: dict[str, list[int]] = defaultdict(list)
+        self.folded: dict[str, str] = {}  # the last of the names folding alike wins
+        for index, name in enumerate(names):
+            self.positions[name].append(index)
+            self.folded[name.casefold()] = name
 
-def ordered(found: Iterable[str], order: list[str]) -> tuple[str, ...]:
-    """Names in the registry's order of the list they belong to, unknown ones last."""
-    found = set(found)
-    known = [name for name in order if name in found]
-    return tuple(known + sorted(found - set(known)))
+    def resolve(self, reference: str) -> str:
+        """The name a reference means: "Drug: Foo" → "Foo", ignoring case and spacing."""
+        wanted = [reference]
+        if ": " in reference:
+            wanted.append(reference.split(": ", 1)[1])
+        for want in wanted:
+            if want in self.positions:
+                return want
+        for want in wanted:
+            if want.casefold() in self.folded:
+                return self.folded[want.casefold()]
+        return wanted[-1]
+
+    def ordered(self, found: set[str]) -> tuple[str, ...]:
+        """Names in the order of the list, unknown ones last (a name listed twice, twice)."""
+        known = sorted((index, name) for name in found for index in self.positions.get(name, ()))
+        return tuple([name for _, name in known] + sorted(found - self.positions.keys()))

@@ -31,7 +31,7 @@ from ctwatch.sources import api_v2, classic_page, classic_text, legacy_xml
 
 #: Bump when the parser's output for the same record changes: stored snapshots are then
 #: re-parsed from their raw payload before they are compared (see watch.current_snapshot).
-PARSER_VERSION = 1
+PARSER_VERSION = 2  # 2: issue 11 (dates, enums, surrogates, day ranges, doses checked)
 
 
 def _api_v2(raw: bytes) -> list[Trial]:

@@ -8,6 +8,7 @@ the phrase the number bounds, read back from the comparator to the start of its 
 
 from __future__ import annotations
 
+import math
 import re
 
 from ctwatch.limits import MAX_GROUPS
@@ -121,6 +122,8 @@ def extract(text: str) -> tuple[Threshold, ...]:
         bounds = _range(match) if match.re is _RANGE else [_reading(match)]
         measure = _measure(text[start:match.start()])
         for comparator, value, unit in bounds:
+            if not math.isfinite(value):  # 400 digits: not a bound, and not valid JSON
+                continue
             named = measure or (None if unit else _noun_after(text, match.end()))
             if unit and _AGE_UNIT.fullmatch(unit) and _is_age(named, text, match.end()):
                 named = "age"

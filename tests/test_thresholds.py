@@ -86,3 +86,9 @@ CLAUSES = [
 def test_clause_words_are_read_as_the_regexes_read_them(clause: str) -> None:
     assert thresholds._without_trailing(clause) == OLD_TRAILING.sub("", clause)
     assert thresholds._after_connective(clause) == OLD_CONNECTIVE.sub("", clause)
+
+
+def test_a_number_too_long_for_a_float_is_no_bound() -> None:
+    assert extract("Age >= " + "9" * 400 + " years") == ()
+    assert [t.value for t in extract("Age >= " + "9" * 400 + " years and ANC >= 1500/mm3")] \
+        == [1500]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ctwatch import sources
 from ctwatch.replay import Registry, Version
 from tests.conftest import MYELOMA_ID, Study, Watcher
 from tests.helpers import MYELOMA, MYELOMA_HISTORY, REALDATA
@@ -158,7 +159,7 @@ def test_a_parser_upgrade_is_not_a_registry_change(watcher: Watcher) -> None:
     assert "0 with changes, 0 new snapshots" in run.stderr
     run = watcher.run("reparse")
     assert run.code == 0 and "re-parsed 3 snapshots" in run.stderr
-    assert {parser for _, parser in snapshots(watcher.folder)} == {1}
+    assert {parser for _, parser in snapshots(watcher.folder)} == {sources.PARSER_VERSION}
 
 
 def test_diff_of_two_different_trials_is_refused(watcher: Watcher) -> None:

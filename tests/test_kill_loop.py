@@ -34,7 +34,7 @@ from ctwatch.replay import Registry, ReplayServer
 from tests.conftest import clone_record, generated_ids
 from tests.helpers import MYELOMA, ROOT
 
-TRIALS, KILLS = (int(n) for n in os.environ.get("CTWATCH_KILL_LOOP", "120x5").split("x"))
+TRIALS, KILLS = (int(n) for n in os.environ.get("CTWATCH_KILL_LOOP", "80x4").split("x"))
 SEED = 20261130
 DEADLINE_S = 600  # for one killed run to reach its kill point; never reached when healthy
 

@@ -28,7 +28,12 @@ import yaml
 
 from ctwatch.errors import ConfigError, InvalidNctId
 from ctwatch.fetch import MAX_PAGE_SIZE, ApiSettings
-from ctwatch.limits import MAX_API_SECONDS, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH
+from ctwatch.limits import (
+    MAX_API_SECONDS,
+    MAX_CONFIG_BYTES,
+    MAX_CONFIG_DEPTH,
+    MIN_REQUESTS_PER_SECOND,
+)
 from ctwatch.logs import key_name, quoted
 from ctwatch.model import parse_nct_id
 
@@ -164,7 +169,9 @@ class _Composer:
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)  # type: ignore[misc]
-        except (ValueError, OverflowError) as error:  # 2020-13-45, an int of 5,000 digits
+        except yaml.YAMLError:
+            raise
+        except Exception as error:  # 2020-13-45, an int of 5,000 digits, !!bool maybe
             raise _Refused(f"cannot read the value {quoted(node.value)}: "
                            f"{str(error).split(':')[0]}",
                            node.start_mark) from None
@@ -390,6 +397,14 @@ def _positive(key: str, value: Any) -> float:
     return float(value)
 
 
+def _pace(key: str, value: Any) -> float:
+    rate = _positive(key, value)
+    if rate < MIN_REQUESTS_PER_SECOND:  # a slower pace holds the store's lock for days
+        raise ConfigError(f"must be at least {MIN_REQUESTS_PER_SECOND:g}, one request an hour "
+                          f"(got {quoted(value)})", key=key)
+    return rate
+
+
 def _seconds(key: str, value: Any) -> float:
     seconds = _positive(key, value)
     if seconds > MAX_API_SECONDS:
@@ -461,7 +476,7 @@ _API_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "base_url": _base_url,
     "timeout_s": _seconds,
     "max_retries": _count,
-    "requests_per_second": _positive,
+    "requests_per_second": _pace,
     "backoff_s": _seconds,
     "backoff_max_s": _seconds,
     "deadline_s": _seconds,

@@ -41,6 +41,7 @@ MAX_RECORD_BYTES = 64 * 1024 * 1024
 MAX_CONFIG_BYTES = 16 * 2**20  # a larger config.yaml is refused unread (16 MB: ~200,000 trials)
 MAX_CONFIG_DEPTH = 50  # levels of nesting in config.yaml (a real one has fewer than 10)
 MAX_API_SECONDS = 86_400  # any duration in the api: section; longer overflows the system's timers
+MIN_REQUESTS_PER_SECOND = 1 / 3600  # api.requests_per_second, at least: one request an hour
 
 # -- Messages ----------------------------------------------------------------------------------
 QUOTED = 300  # characters of a value, at most, that a message quotes

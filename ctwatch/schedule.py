@@ -33,6 +33,7 @@ from ctwatch.config import Config
 from ctwatch.errors import ConfigError, Interrupted, StoreBusy, describe
 from ctwatch.fetch import Client
 from ctwatch.limits import MAX_INTERVAL_S, STOP_GRACE_S
+from ctwatch.logs import quoted
 from ctwatch.store import Store
 
 log = logging.getLogger("ctwatch.schedule")
@@ -60,7 +61,7 @@ def parse_schedule(value: Any, key: str = "schedule") -> Schedule:
     if isinstance(value, str):
         return Schedule(cron_trigger(value, None, 0, key), value)
     if not isinstance(value, Mapping):
-        raise ConfigError(f"must be a cron expression or a mapping (got {value!r})", key=key)
+        raise ConfigError(f"must be a cron expression or a mapping (got {quoted(value)})", key=key)
     unknown = sorted(set(value) - set(_SCHEDULE_KEYS), key=str)
     if unknown:
         raise ConfigError(f"unknown key (known: {', '.join(_SCHEDULE_KEYS)})",
@@ -81,10 +82,10 @@ def every_seconds(value: Any, key: str) -> float:
     """Seconds of an interval written ``30s``, ``15m``, ``6h`` or ``1d``."""
     match = _EVERY.fullmatch(str(value).strip().lower())
     if not match or float(match[1]) <= 0:
-        raise ConfigError(f"{value!r} is not an interval such as 30s, 15m, 6h or 1d", key=key)
+        raise ConfigError(f"{quoted(value)} is not an interval such as 30s, 15m, 6h or 1d", key=key)
     seconds = float(match[1]) * _UNITS[match[2]]
     if seconds > MAX_INTERVAL_S:
-        raise ConfigError(f"{value!r} is longer than the longest interval, 366d", key=key)
+        raise ConfigError(f"{quoted(value)} is longer than the longest interval, 366d", key=key)
     return seconds
 
 
@@ -92,7 +93,7 @@ def cron_trigger(expression: Any, timezone: Any, jitter: int, key: str) -> CronT
     """A trigger for a standard 5-field crontab expression (0 and 7 are Sunday)."""
     fields = str(expression).split()
     if len(fields) != 5:
-        raise ConfigError(f"{expression!r} is not a cron expression (5 fields: minute hour "
+        raise ConfigError(f"{quoted(expression)} is not a cron expression (5 fields: minute hour "
                           "day-of-month month day-of-week)", key=key)
     minute, hour, day, month, weekday = fields
     try:
@@ -100,7 +101,7 @@ def cron_trigger(expression: Any, timezone: Any, jitter: int, key: str) -> CronT
                            day_of_week=_weekdays(weekday), timezone=timezone,
                            jitter=jitter or None)
     except (ValueError, LookupError) as error:
-        raise ConfigError(f"{expression!r} is not a valid cron expression: {error}",
+        raise ConfigError(f"{quoted(expression)} is not a valid cron expression: {error}",
                           key=key) from None
 
 
@@ -136,14 +137,14 @@ def _timezone(value: Any, key: str) -> str | None:
     try:
         ZoneInfo(str(value))
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{value!r} is not a time zone such as Europe/Berlin or UTC",
+        raise ConfigError(f"{quoted(value)} is not a time zone such as Europe/Berlin or UTC",
                           key=key) from None
     return str(value)
 
 
 def _jitter(value: Any, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"must be a whole number of seconds, 0 or more (got {value!r})",
+        raise ConfigError(f"must be a whole number of seconds, 0 or more (got {quoted(value)})",
                           key=key)
     if value > MAX_INTERVAL_S:
         raise ConfigError(f"must be at most {MAX_INTERVAL_S} seconds (366 days)", key=key)

@@ -166,7 +166,7 @@ class Transport:
             if not response.is_redirect:
                 return response
             response.close()  # its body is not worth reading
-            url = urljoin(response.url, response.headers["Location"])
+            url = _location(response)
         raise Failure(BadResponse, f"more than {MAX_REDIRECTS} redirects")
 
     def _send(self, url: str, timeout: float) -> requests.Response:
@@ -388,12 +388,27 @@ def _status_failure(reply: Reply, wait: float | None) -> Failure:
                    transient=True, retry_after=wait)
 
 
+def _location(response: requests.Response) -> str:
+    """Where a redirect points; a Location that is no http(s) URL is a bad reply of the
+    registry (not a bad api.base_url, and not a reason to stop asking for other trials)."""
+    try:
+        url = urljoin(response.url, response.headers["Location"])
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and (
+            parts.port is None or 0 < parts.port < 65536)
+    except (KeyError, ValueError):
+        usable = False
+    if not usable:
+        raise Failure(BadResponse, "the registry redirected to an unusable Location")
+    return url
+
+
 def _retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit() is true too
         return float(value)
     try:
         when = parsedate_to_datetime(value)

@@ -89,6 +89,10 @@ BAD = [
                  "from 0.1 to 600", id="webhook-timeout-overflows-timers"),
     pytest.param(TRIAL + "schedule: 2020-13-45\n", "", "cannot read the value '2020-13-45'",
                  id="impossible-date"),
+    pytest.param(TRIAL + "max_failures: !!bool maybe\n", "", "cannot read the value 'maybe'",
+                 id="tag-that-cannot-build"),
+    pytest.param(TRIAL + "api: {requests_per_second: 1.0e-300}\n", "api.requests_per_second",
+                 "one request an hour", id="pace-of-ages"),
     pytest.param(TRIAL + "max_failures: " + "9" * 5000 + "\n", "", "Exceeds the limit",
                  id="int-of-5000-digits"),
 ]

@@ -599,3 +599,24 @@ def test_save_raw_reports_an_unwritable_place(tmp_path: Path) -> None:
     fetched = Fetched(KNOWN, KNOWN, STUDY_URL, datetime.now(UTC), RAW, {})
     with pytest.raises(StoreError, match="cannot write the record"):
         save_raw(fetched, tmp_path / "file")
+
+
+def test_a_retry_after_that_is_no_ascii_number_is_ignored(mocked, clock) -> None:
+    url = f"{BASE}/api/v2/studies/NCT00000011"
+    mocked.get(url, status=503, headers={"Retry-After": "²"}, body="busy",
+               content_type="text/plain")
+    mocked.get(url, json=study("NCT00000011"))
+    assert client(clock).fetch_study("NCT00000011").nct_id == "NCT00000011"
+
+
+@pytest.mark.parametrize("location", ["http://[::1/x", "ftp://registry.test/x",
+                                      "http://registry.test:99999/x"])
+def test_a_redirect_to_an_unusable_location_fails_its_trial_only(mocked, clock,
+                                                                  location: str) -> None:
+    mocked.get(LIST_URL, json=page())
+    mocked.get(f"{BASE}/api/v2/studies/NCT00000011", status=301,
+               headers={"Location": location})
+    mocked.get(f"{BASE}/api/v2/studies/NCT00000012", json=study("NCT00000012"))
+    first, second = client(clock).fetch_studies(["NCT00000011", "NCT00000012"])
+    assert isinstance(first, BadResponse) and "unusable Location" in str(first)
+    assert isinstance(second, Fetched)

@@ -12,6 +12,7 @@ import json
 import socket
 import sqlite3
 import time
+import zlib
 from collections.abc import Callable
 from contextlib import chdir
 from typing import Any
@@ -306,6 +307,20 @@ def test_a_record_read_despite_an_odd_value_stops_nothing(
     ids = list(watcher.registry.ids())
     assert invoke(watcher, "check").exit_code == 0
     release(watcher, "2026-02-02T09:00:00", ids[0], malform)
+    result = invoke(watcher, "check")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(terminated(watcher)) == sorted(ids)
+
+
+def test_a_snapshot_the_new_parser_refuses_does_not_block_its_trial(watcher: Watcher) -> None:
+    ids = list(watcher.registry.ids())
+    assert invoke(watcher, "check").exit_code == 0
+    study = json.loads(watcher.registry.record(ids[0]) or b"{}")
+    study["protocolSection"]["statusModule"]["startDateStruct"]["date"] = "2020-13-45"
+    sql(watcher, f"UPDATE snapshots SET parser_version = 1, raw = "  # as an older parser kept it
+                 f"X'{zlib.compress(json.dumps(study).encode()).hex()}' "
+                 f"WHERE nct_id = '{ids[0]}'")
+    release(watcher, "2026-02-02T09:00:00")
     result = invoke(watcher, "check")
     assert result.exit_code == 0, result.stderr
     assert sorted(terminated(watcher)) == sorted(ids)

@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import SplitResult, urlsplit
 
 import yaml
 
+from ctwatch import urls
 from ctwatch.errors import ConfigError, InvalidNctId
 from ctwatch.fetch import MAX_PAGE_SIZE, ApiSettings
 from ctwatch.limits import (
@@ -433,7 +433,7 @@ def _page_size(key: str, value: Any) -> int:
 
 
 def _base_url(key: str, value: Any) -> str:
-    parts = _split(value)
+    parts = urls.split(value)
     if parts is not None and "@" in parts.netloc:
         # not echoed: the value holds the very secret this keeps out of the logs
         raise ConfigError("must not hold a user name or password: they would be printed in "
@@ -444,26 +444,12 @@ def _base_url(key: str, value: Any) -> str:
     if any(char.isspace() for char in value):
         raise ConfigError(f"must not contain spaces or line breaks (got {quoted(value)})",
                           key=key)
-    if not _port_ok(parts):
+    if not urls.port_ok(parts):
         raise ConfigError(f"has a port that is not a number from 1 to 65535 "
                           f"(got {quoted(value)})", key=key)
     if parts.query or parts.fragment:
         raise ConfigError(f"must not have a query or fragment (got {quoted(value)})", key=key)
     return value.rstrip("/")
-
-
-def _split(value: Any) -> SplitResult | None:
-    try:
-        return urlsplit(value) if isinstance(value, str) else None
-    except ValueError:  # an unclosed [ of an IPv6 address
-        return None
-
-
-def _port_ok(parts: SplitResult) -> bool:
-    try:
-        return parts.port != 0  # urlsplit checks the port only when asked for it
-    except ValueError:
-        return False
 
 
 def _text(key: str, value: Any) -> str:

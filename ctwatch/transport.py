@@ -36,6 +36,7 @@ import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
+from ctwatch import urls
 from ctwatch.errors import BadResponse, FetchError, RateLimited, printable
 from ctwatch.limits import MAX_REDIRECTS
 
@@ -393,12 +394,9 @@ def _location(response: requests.Response) -> str:
     registry (not a bad api.base_url, and not a reason to stop asking for other trials)."""
     try:
         url = urljoin(response.url, response.headers["Location"])
-        parts = urlsplit(url)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and (
-            parts.port is None or 0 < parts.port < 65536)
     except (KeyError, ValueError):
-        usable = False
-    if not usable:
+        url = ""
+    if urls.http(url) is None:
         raise Failure(BadResponse, "the registry redirected to an unusable Location")
     return url
 

@@ -15,9 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
-from urllib.parse import SplitResult, urlsplit
 
-from ctwatch import logs
+from ctwatch import logs, urls
 from ctwatch.errors import ConfigError, NotifyError
 from ctwatch.logs import key_name, quoted
 from ctwatch.model import SEVERITIES, ChangeSet
@@ -158,7 +157,7 @@ def http_url(key: str, entry: Mapping[str, Any], context: Context) -> tuple[str,
     url, variable = url_option(key, entry, context)
     where = f"{key}.{'url_env' if variable else 'url'}"
     shown = f"the URL in {variable}" if variable else quoted(logs.mask_url(url))
-    parts = _split(url)
+    parts = urls.split(url)
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{shown} is not an http(s) URL", key=where)
     check_port(key, url, variable)
@@ -168,27 +167,11 @@ def http_url(key: str, entry: Mapping[str, Any], context: Context) -> tuple[str,
 def check_port(key: str, url: str, variable: str | None) -> None:
     """A ConfigError when the URL (of option url, or url_env: ``variable``) has a port that
     is not one (99999, or text)."""
-    parts = _split(url)
-    if parts is not None and not _port_ok(parts):
+    parts = urls.split(url)
+    if parts is not None and not urls.port_ok(parts):
         owner = f"the URL in {variable} has" if variable else "has"
         raise ConfigError(f"{owner} a port that is not a number from 1 to 65535",
                           key=f"{key}.{'url_env' if variable else 'url'}")
-
-
-def _split(url: str) -> SplitResult | None:
-    try:
-        parts = urlsplit(url)
-        parts.hostname  # noqa: B018 - raises ValueError for an unclosed [
-    except ValueError:
-        return None
-    return parts
-
-
-def _port_ok(parts: SplitResult) -> bool:
-    try:
-        return parts.port != 0  # urlsplit checks the port only when asked for it
-    except ValueError:
-        return False
 
 
 def url_option(key: str, entry: Mapping[str, Any], context: Context) -> tuple[str, str | None]:

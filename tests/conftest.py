@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -149,13 +148,13 @@ def _endless_tokens(fault: Fault, reply: Reply) -> Reply:
     return Reply(reply.status, (json.dumps(body).encode(),), reply.content_type, reply.headers)
 
 
-def _inject(handler: ReplayHandler, fault: Fault, reply: Reply) -> Reply:
+def _inject(handler: ReplayHandler, fault: Fault, reply: Reply, faults: Faults) -> Reply:
     if fault.kind == "status":
         return text_reply(fault.status, fault.text, *fault.headers)
     if fault.kind == "html":
         return Reply(200, (MAINTENANCE_PAGE,), "text/html; charset=utf-8")
     if fault.kind == "slow":
-        time.sleep(fault.delay_s)
+        faults.released.wait(fault.delay_s)  # a reply late by delay_s, or until released
     if fault.kind == "uri_limit" and len(handler.path) > fault.max_url:
         return text_reply(414, "URI Too Long")
     if fault.kind == "wrong_id" and reply.status == 200:
@@ -248,7 +247,7 @@ def faulty_handler(faults: Faults) -> type[ReplayHandler]:
             if self.fault is not None and self.fault.kind == "endless_tokens":
                 query = {key: value for key, value in query.items() if key != "pageToken"}
             reply = super().respond(route, match, query)
-            return reply if self.fault is None else _inject(self, self.fault, reply)
+            return reply if self.fault is None else _inject(self, self.fault, reply, faults)
 
         def send(self, reply: Reply) -> None:
             if self.fault is not None and self.fault.kind == "silent":

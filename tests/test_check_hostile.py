@@ -9,13 +9,11 @@ silent server. An absurd ``schedule:`` interval is a configuration error, not a 
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import threading
-import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from ctwatch.cli import main
 from ctwatch.fetch import ApiSettings
 from ctwatch.replay import ReplayServer
 from tests.conftest import REGISTRY_STUDIES, Faults
+from tests.helpers import signal_when
 
 MB = 1024 * 1024
 PEAK_MB = 128  # "well below 300 MB": the reply cap (64 MB) and what a check holds besides (~16 MB)
@@ -157,20 +156,6 @@ def test_deep_json_from_the_version_endpoint_only_means_checking_every_trial(
 # -- SIGINT while the registry holds the check up -----------------------------------------------
 
 
-def signal_when(condition: Callable[[], bool], signum: int) -> threading.Thread:
-    def send() -> None:
-        ends = time.monotonic() + 10
-        while not condition():
-            if time.monotonic() > ends:
-                return
-            time.sleep(0.01)
-        os.kill(os.getpid(), signum)
-
-    sender = threading.Thread(target=send, daemon=True)
-    sender.start()
-    return sender
-
-
 @pytest.mark.parametrize(("kind", "signum"), [
     ("trickle", signal.SIGINT), ("silent", signal.SIGTERM)],
     ids=["SIGINT, a reply trickles", "SIGTERM, the server is silent"])
@@ -187,6 +172,7 @@ def test_a_stop_signal_ends_a_check_held_up_by_the_registry(
     assert result.exit_code == 3, (result.exception, result.stderr)
     assert errors(result) == [f"ctwatch: error: stopped by {name}; the next run checks every "
                               "trial again"]
+    assert not faults.released.is_set()  # stopped by the signal, not by the safety release
     assert checked(folder) == set()
 
 

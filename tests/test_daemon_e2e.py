@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import yaml
 
 from ctwatch.replay import Registry
 from tests.conftest import Faults, Watcher, two_trials
+from tests.helpers import wait_for
 
 TRIAL = "NCT04083898"
 OTHER = "NCT00184067"
@@ -115,15 +115,6 @@ def query(watcher: Watcher, sql: str) -> list[tuple[object, ...]]:
 def count(watcher: Watcher, table: str, where: str = "1") -> int:
     rows = query(watcher, f"select count(*) from {table} where {where}")
     return int(rows[0][0]) if rows else 0
-
-
-def wait_for(condition: object, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_run_checks_on_schedule_alone_and_stops_on_sigterm(watcher: Watcher) -> None:

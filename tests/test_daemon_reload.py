@@ -21,6 +21,7 @@ from ctwatch.config import Config, load_config
 from ctwatch.replay import Registry
 from ctwatch.store import Store
 from tests.conftest import Watcher, kept_logging, two_trials
+from tests.helpers import wait_for
 from tests.test_daemon_e2e import (
     DEADLINE_S,
     OTHER,
@@ -30,7 +31,6 @@ from tests.test_daemon_e2e import (
     log_of,
     logged,
     started,
-    wait_for,
 )
 
 

@@ -21,7 +21,6 @@ from tests.conftest import REGISTRY_STUDIES, Faults, clone_record, generated_ids
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN = "NCT00184067"
 OTHER = "NCT00973089"
-TIME_BOUND_S = 8.0  # fast_api: 3 attempts of at most 0.5 s, waits of at most 0.05 s
 
 
 @dataclass
@@ -112,7 +111,6 @@ def test_a_failing_registry_gives_one_line_and_no_output(
     faults.add("study", **options)
     run = ctwatch("fetch", KNOWN)
     assert_one_error_line(run, KNOWN, cause)
-    assert run.seconds < TIME_BOUND_S
 
 
 @pytest.mark.parametrize(("options", "cause"), [f[1:] for f in FAILURES],
@@ -129,7 +127,6 @@ def test_a_failing_list_request_names_every_trial(
     assert sorted(line.split()[2] for line in lines) == [KNOWN, OTHER]
     assert all(cause in line for line in lines), run.stderr
     assert "Traceback" not in run.stderr
-    assert run.seconds < TIME_BOUND_S
 
 
 def test_a_record_that_cannot_be_decoded_fails_alone(ctwatch, faults: Faults, replay) -> None:

@@ -13,9 +13,8 @@ import io
 import os
 import signal
 import threading
-import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -28,6 +27,7 @@ from ctwatch.fetch import ApiSettings, Client, Fetched
 from ctwatch.replay import ReplayServer
 from ctwatch.schedule import stop_signals
 from tests.conftest import REGISTRY_STUDIES, Faults, generated_ids, study_raw
+from tests.helpers import signal_when, wait_for
 
 MB = 1024 * 1024
 TARGET = REGISTRY_STUDIES[2]
@@ -53,16 +53,6 @@ def traced() -> Iterator[list[int]]:
     finally:
         peak.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 10) -> bool:
-    """Whether ``condition`` became true within ``seconds`` (polled)."""
-    ends = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > ends:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 # -- finding 1: endless paging ----------------------------------------------------------------
@@ -272,21 +262,6 @@ def test_a_version_reply_nested_too_deeply_is_one_line(
 # -- SIGINT and SIGTERM: abandon what holds the stop up, after a grace period -------------------
 
 
-def signal_when(condition: Callable[[], bool], signum: int,
-                then: Callable[[], bool] | None = None) -> threading.Thread:
-    """Send this process ``signum`` (to its main thread) once ``condition`` holds; with
-    ``then``, a second one once that holds too (two at once would merge into one)."""
-    def send() -> None:
-        for ready in (condition, then) if then else (condition,):
-            if not wait_for(ready):
-                return
-            os.kill(os.getpid(), signum)
-
-    sender = threading.Thread(target=send, daemon=True)
-    sender.start()
-    return sender
-
-
 @pytest.mark.parametrize(("kind", "signum"), [
     ("trickle", signal.SIGINT), ("silent", signal.SIGTERM)],
     ids=["SIGINT, a reply trickles", "SIGTERM, the server is silent"])
@@ -303,6 +278,7 @@ def test_a_stop_signal_abandons_a_request_held_up_after_the_grace_period(
         client.fetch_study(TARGET)
     sender.join()
     assert stopped.is_set()
+    assert not faults.released.is_set()  # stopped by the signal, not by the safety release
     assert str(raised.value) == (f"stopped by {signal.Signals(signum).name}; the next run checks "
                                  "every trial again")
     if kind == "trickle":
@@ -322,6 +298,7 @@ def test_a_second_signal_stops_at_once(
             stop_signals(stopped.set, grace_s=SAFETY_S):
         client.fetch_study(TARGET)
     sender.join()
+    assert not faults.released.is_set()  # the second signal, not the grace or the safety
 
 
 def test_without_a_grace_period_a_signal_only_asks_to_stop() -> None:

@@ -113,6 +113,7 @@ def test_kills_at_random_moments_lose_nothing_and_repeat_nothing_unrecognisably(
             break
         step = math.ceil(2 * (2 * TRIALS - done) / left)  # spread the kills over the work
         kills += killed_check(tmp_path, done + chance.randint(1, step))
+    assert kills >= 1, "no run was killed: the loop tested nothing"
     with chdir(tmp_path):
         final = CliRunner().invoke(main, ["check"])
     assert final.exit_code == 0, final.stderr

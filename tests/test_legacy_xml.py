@@ -276,10 +276,10 @@ UNDECLARED = (b"<clinical_study><id_info><nct_id>NCT02513394</nct_id></id_info>"
                          ids=["external entity", "billion laughs", "external DTD",
                               "undeclared entity"])
 def test_hostile_xml_is_refused_fast_and_reads_nothing(raw: bytes) -> None:
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(ParseError) as caught:
         sources.parse(raw, "evil.xml")
-    assert time.monotonic() - started < 5  # an expansion would take minutes and gigabytes
+    assert time.process_time() - started < 5  # an expansion would take minutes and gigabytes
     message = str(caught.value)
     assert message.startswith("evil.xml: ") and "\n" not in message
     assert "DOCTYPE" in message or "invalid XML" in message

@@ -256,7 +256,7 @@ def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool) -> None:
         log.error("%s", stopped)
         sys.exit(EXIT_FAILED)
     watch.tell(report)
-    if report.status in ("failed", "partial", "interrupted"):
+    if report.went_wrong or report.interrupted:
         sys.exit(EXIT_FAILED)
     if exit_code and report.change_sets:
         sys.exit(EXIT_CHANGES)

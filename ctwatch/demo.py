@@ -174,7 +174,7 @@ def replay(script: Script, store_path: Path, out: TextIO) -> Tally:
             out.write(outcome(report, watch.channels, first=first))
             tally.versions += 1
             tally.change_sets += len(report.change_sets)
-            tally.failed |= report.status in ("failed", "partial")
+            tally.failed |= report.went_wrong
         tally.snapshots = len(db.snapshots(script.nct_id))
         tally.requests = sum(server.counts.values())
     return tally

@@ -22,7 +22,9 @@ can print ``str(error)`` as the one line a person reads.
 from __future__ import annotations
 
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+from ctwatch.limits import QUOTED
 
 
 class CtwatchError(Exception):
@@ -122,7 +124,7 @@ def describe(error: BaseException) -> str:
     (a bug) is named by its type too."""
     if isinstance(error, CtwatchError):
         return printable(str(error))
-    text = " ".join(str(error).split())[:300]
+    text = " ".join(str(error).split())[:QUOTED]
     return printable(f"unexpected {type(error).__name__}" + (f": {text}" if text else ""))
 
 
@@ -130,3 +132,13 @@ def printable(text: str) -> str:
     """Text that UTF-8 can hold: a record's lone surrogate escape ("\ud800") quoted in an
     error must not make the error itself unstorable or unprintable."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def chain_of(error: BaseException) -> Iterator[BaseException]:
+    """The error, then the ones it was raised from or while handling, down the chain."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__

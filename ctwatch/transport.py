@@ -37,7 +37,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
 from ctwatch import urls
-from ctwatch.errors import BadResponse, FetchError, RateLimited, printable
+from ctwatch.errors import BadResponse, FetchError, RateLimited, chain_of, printable
 from ctwatch.limits import MAX_REDIRECTS
 
 if TYPE_CHECKING:
@@ -315,6 +315,7 @@ def _inflater(encoding: str) -> zlib._Decompress | None:
 
 # -- failures and retries --------------------------------------------------------------------
 
+# An adapter that reads the body itself (a caller's, a mock) reports a cut-off body this way.
 _BODY_CUT = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
 _BAD_URL = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
             requests.exceptions.InvalidSchema)
@@ -352,7 +353,7 @@ def _transport_failure(exc: requests.RequestException, url: str, timeout: float)
 
 def _connection_failure(exc: requests.ConnectionError, url: str) -> Failure:
     """A refused or reset connection may work next time; no name, no route or bad TLS will not."""
-    causes = list(_causes(exc))
+    causes = list(chain_of(exc))
     lookup = next((cause for cause in causes if isinstance(cause, socket.gaierror)), None)
     if lookup is not None:
         named = _RESOLVING.search(str(exc))
@@ -370,16 +371,6 @@ def _connection_failure(exc: requests.ConnectionError, url: str) -> Failure:
                    for cause in causes)
     return Failure(FetchError, f"cannot reach the registry ({detail})", transient=not no_route,
                    unreachable=no_route)
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception, then the ones it was raised from or while handling, down the chain."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 def _status_failure(reply: Reply, wait: float | None) -> Failure:

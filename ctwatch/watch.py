@@ -72,6 +72,11 @@ class RunReport:
         return "skipped" if self.skipped else "ok"
 
     @property
+    def went_wrong(self) -> bool:
+        """A trial, an alert or the run itself failed (exit 3)."""
+        return self.status in ("failed", "partial")
+
+    @property
     def complete(self) -> bool:
         """Every watched trial was fetched, parsed, diffed and stored."""
         return self.error is None and not self.interrupted and not self.failures
@@ -158,6 +163,8 @@ def check(watch: Watch, client: Client, db: Store, *, force: bool = False,
 
 def _run(watch: Watch, client: Client, db: Store, report: RunReport, force: bool,
          stop: Callable[[], bool]) -> None:
+    """Check the trials; a failure outside any one trial is recorded in the report, not
+    raised, so that the alerts of the trials already stored still go out."""
     try:
         report.data_timestamp = _data_timestamp(client)
         if not force and _unchanged_upstream(watch, db, report):

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ctwatch import __version__, logs
-from ctwatch.errors import NotifyError
+from ctwatch.errors import NotifyError, chain_of
 from ctwatch.limits import MAX_CHANNEL_TIMEOUT_S, MAX_WEBHOOK_BACKOFF_S, MAX_WEBHOOK_RETRIES
 from ctwatch.model import ChangeSet
 from ctwatch.notify.channels import Channel, Context, event, http_url, number
@@ -97,12 +97,9 @@ class WebhookChannel(Channel):
 
 def _cause(error: BaseException) -> str:
     """The operating system's reason under a requests error (its own text names the URL)."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.strerror:
-            return seen.strerror
-        seen = seen.__cause__ or seen.__context__
-    return type(error).__name__
+    reasons = (seen.strerror for seen in chain_of(error)
+               if isinstance(seen, OSError) and seen.strerror)
+    return next(reasons, type(error).__name__)
 
 
 def payload(change_sets: Sequence[ChangeSet], *, digest: bool = False) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import re
 import socket
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -306,6 +307,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.registry = registry
         self.routes: Counter[str] = Counter()
         self.paths: Counter[str] = Counter()
+        self.arrivals: list[float] = []  # time.monotonic() of each request, in order
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
 
@@ -313,6 +315,7 @@ class _HTTPServer(ThreadingHTTPServer):
         with self._lock:
             self.routes[route] += 1
             self.paths[path] += 1
+            self.arrivals.append(time.monotonic())
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._lock:
@@ -368,9 +371,15 @@ class ReplayServer:
         """Requests seen by path (without the query string)."""
         return self._server.paths
 
+    @property
+    def arrivals(self) -> list[float]:
+        """When each request arrived (``time.monotonic()``), in order."""
+        return self._server.arrivals
+
     def reset_counts(self) -> None:
         self._server.routes.clear()
         self._server.paths.clear()
+        self._server.arrivals.clear()
 
     def start(self) -> ReplayServer:
         self._thread.start()

@@ -45,10 +45,12 @@ from ctwatch.errors import (
     describe,
 )
 from ctwatch.fetch import Client, Result, save_raw
+from ctwatch.files import write_atomic
 from ctwatch.model import Trial, parse_nct_id
 from ctwatch.notify import feed as atom_feed
-from ctwatch.notify import render, write_file
+from ctwatch.notify import render
 from ctwatch.rules import Rules
+from ctwatch.signals import stop_signals
 
 EXIT_OK = 0
 EXIT_CHANGES = 1
@@ -250,7 +252,7 @@ def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool) -> None:
     stop = threading.Event()
     try:
         with watch.open_store(config) as db, db.lock(wait=wait), \
-                Client(config.api) as client, schedule.stop_signals(stop.set):
+                Client(config.api) as client, stop_signals(stop.set):
             report = watch.check(setup, client, db, force=force, stop=stop.is_set)
     except Interrupted as stopped:  # the trial in hand did not end within the grace period
         log.error("%s", stopped)
@@ -483,7 +485,7 @@ def emit_document(document: str | bytes, out: Path | None) -> None:
         sys.stdout.buffer.flush()
         return
     try:
-        write_file(out, data)
+        write_atomic(out, data)
     except OSError as error:
         raise ConfigError(f"cannot write {out}: {error.strerror or error}", key="--out") \
             from None

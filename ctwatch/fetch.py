@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -30,6 +28,7 @@ import requests
 
 from ctwatch import __version__
 from ctwatch.errors import BadResponse, FetchError, StoreError, TrialNotFound
+from ctwatch.files import write_atomic
 from ctwatch.limits import DEFAULT_MAX_REPLY_MB, EXTRA_PAGES, MAX_SPLITS_PER_BATCH, VERSION_ATTEMPTS
 from ctwatch.model import parse_nct_id
 from ctwatch.transport import Failure, Reply, Transport
@@ -405,14 +404,7 @@ def save_raw(fetched: Fetched, directory: Path) -> Path:
     path = Path(directory) / f"{fetched.nct_id}.json"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(fetched.raw)
-            os.replace(temp, path)
-        except BaseException:
-            os.unlink(temp)
-            raise
+        write_atomic(path, fetched.raw)
     except OSError as error:
         raise StoreError(f"{path}: cannot write the record: {error.strerror or error}") from error
     return path

@@ -22,7 +22,6 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,6 +30,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ctwatch import logs
+from ctwatch.clock import stamp
 from ctwatch.errors import StoreBusy, StoreError
 from ctwatch.model import Change, ChangeSet, Snapshot, Trial
 
@@ -109,11 +109,6 @@ _BUSY = {
            "--wait",
     "daemon": "store {store}: another ctwatch run daemon already uses it ({path})",
 }
-
-
-def now() -> str:
-    """The current time as stored: ISO 8601 in UTC, to the second."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def content_hash(trial: Trial) -> str:
@@ -328,14 +323,14 @@ class Store:
         it until delivered, so that every try sends the same message."""
         with self.transaction() as conn:
             conn.execute(outbox.update().where(outbox.c.id.in_(list(alert_ids))).values(
-                status="sending", claim=identity, claimed_at=now()))
+                status="sending", claim=identity, claimed_at=stamp()))
 
     def delivered(self, alert_ids: int | Sequence[int]) -> None:
         """Mark alerts delivered (all of a digest at once): they are never sent again."""
         ids = [alert_ids] if isinstance(alert_ids, int) else list(alert_ids)
         with self.transaction() as conn:
             conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(
-                status="delivered", attempts=outbox.c.attempts + 1, delivered_at=now(),
+                status="delivered", attempts=outbox.c.attempts + 1, delivered_at=stamp(),
                 last_error=None))
 
     def delivery_failed(self, alert_ids: int | Sequence[int], error: str) -> None:
@@ -375,7 +370,7 @@ class Store:
         with self.transaction() as conn:
             conn.execute(runs.update().where(runs.c.status == "running")
                          .values(status="aborted"))
-            return conn.execute(runs.insert().values(started_at=now(), status="running",
+            return conn.execute(runs.insert().values(started_at=stamp(), status="running",
                                                      counts="{}")).inserted_primary_key[0]
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int],
@@ -384,7 +379,7 @@ class Store:
         completely, or None when some trial was not."""
         with self.transaction() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(
-                finished_at=now(), status=status, counts=json.dumps(counts),
+                finished_at=stamp(), status=status, counts=json.dumps(counts),
                 data_timestamp=data_timestamp))
 
     def last_run(self, *, before: int | None = None) -> dict[str, Any] | None:
@@ -403,7 +398,7 @@ class Store:
         with self.transaction() as conn:
             state = _state(conn, nct_id)
             failures = (state.consecutive_failures if state else 0) + 1
-            values = {"last_checked": now(), "consecutive_failures": failures,
+            values = {"last_checked": stamp(), "consecutive_failures": failures,
                       "last_error": error}
             _upsert_state(conn, nct_id, state is not None, values)
             return failures
@@ -514,7 +509,7 @@ def _insert_snapshot(conn: Connection, snapshot: Snapshot, raw: bytes) -> int:
 
 def _insert_change_set(conn: Connection, nct_id: str, from_id: int, to_id: int,
                        changes: Sequence[Change], channels: Sequence[str]) -> int:
-    created = now()
+    created = stamp()
     change_set_id = conn.execute(change_sets.insert().values(
         nct_id=nct_id, from_snapshot=from_id, to_snapshot=to_id, created_at=created,
         changes=json.dumps([c.to_dict() for c in changes], ensure_ascii=False),
@@ -555,7 +550,7 @@ def _upsert_state(conn: Connection, nct_id: str, exists: bool, values: dict[str,
 
 
 def _mark_success(conn: Connection, nct_id: str) -> None:
-    stamp = now()
-    values = {"last_checked": stamp, "last_success": stamp, "consecutive_failures": 0,
+    moment = stamp()
+    values = {"last_checked": moment, "last_success": moment, "consecutive_failures": 0,
               "last_error": None}
     _upsert_state(conn, nct_id, _state(conn, nct_id) is not None, values)

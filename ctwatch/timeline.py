@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from ctwatch import sources, store
+from ctwatch import sources
+from ctwatch.clock import stamp
 from ctwatch.diff import diff
 from ctwatch.errors import ConfigError, ParseError
 from ctwatch.model import Change, ChangeSet, Snapshot, Trial
@@ -210,7 +211,7 @@ def change_set(old: Snapshot, new: Snapshot, changes: list[Change]) -> ChangeSet
                      from_snapshot=old.id or 0, to_snapshot=new.id or 0,
                      from_version=old.registry_version, to_version=new.registry_version,
                      from_date=old.registry_date, to_date=new.registry_date,
-                     created_at=store.now(), changes=tuple(changes))
+                     created_at=stamp(), changes=tuple(changes))
 
 
 def reparse(db: Store, nct_ids: list[str] | None = None, *, every: bool = False) -> int:
@@ -234,5 +235,5 @@ def compare_records(old: Trial, new: Trial, rules: Rules | None = None) -> Chang
     return ChangeSet(id=0, nct_id=new.nct_id, title=new.brief_title, from_snapshot=0,
                      to_snapshot=0, from_version=None, to_version=None,
                      from_date=old.status.last_update_posted,
-                     to_date=new.status.last_update_posted, created_at=store.now(),
+                     to_date=new.status.last_update_posted, created_at=stamp(),
                      changes=tuple(diff(old, new, rules)))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ctwatch import notify, outbox, sources, store, timeline
+from ctwatch.clock import stamp
 from ctwatch.config import DEFAULT_MAX_FAILURES, DEFAULT_NOTIFY, NO_TRIALS, Config
 from ctwatch.diff import diff
 from ctwatch.errors import (
@@ -297,7 +298,8 @@ def _store(db: Store, fetched: Fetched, trial: Trial, *, source: str, registry_d
            numbers: Numbers | None = None) -> store.Saved:
     """Diff a freshly read trial against its latest snapshot and store both in one go."""
     snapshot = Snapshot(
-        id=None, nct_id=trial.nct_id, fetched_at=_iso(fetched), source=source, url=fetched.url,
+        id=None, nct_id=trial.nct_id, fetched_at=stamp(fetched.fetched_at), source=source,
+        url=fetched.url,
         registry_version=fetched.registry_version, registry_date=registry_date,
         parser_version=sources.PARSER_VERSION, content_hash=store.content_hash(trial),
         trial=trial)
@@ -389,10 +391,6 @@ def reparse_snapshot(db: Store, snapshot: Snapshot) -> Snapshot:
 def _wants(channel: Channel, changes: Sequence[Change]) -> bool:
     top = top_severity(changes)
     return top is not None and channel.accepts(top)
-
-
-def _iso(fetched: Fetched) -> str:
-    return fetched.fetched_at.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

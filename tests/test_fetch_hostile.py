@@ -25,7 +25,7 @@ from ctwatch import fetch
 from ctwatch.errors import BadResponse, FetchError, Interrupted, TrialNotFound
 from ctwatch.fetch import ApiSettings, Client, Fetched
 from ctwatch.replay import ReplayServer
-from ctwatch.schedule import stop_signals
+from ctwatch.signals import stop_signals
 from tests.conftest import REGISTRY_STUDIES, Faults, generated_ids, study_raw
 from tests.helpers import signal_when, wait_for
 

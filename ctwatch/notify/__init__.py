@@ -14,10 +14,8 @@ without one goes to every top-level channel.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
 from ctwatch.errors import ConfigError
@@ -27,7 +25,7 @@ from ctwatch.notify.chat import AppriseChannel
 from ctwatch.notify.mail import EmailChannel
 from ctwatch.notify.webhook import WebhookChannel
 
-__all__ = ["KINDS", "Channel", "Routing", "build", "check_entry", "routing", "write_file"]
+__all__ = ["KINDS", "Channel", "Routing", "build", "check_entry", "routing"]
 
 #: kind → channel class; the first line of each class docstring is its help text
 KINDS: dict[str, type[Channel]] = {
@@ -104,19 +102,3 @@ def _channel(key: str, entry: Any, context: Context) -> Channel:
         raise ConfigError(f"unknown channel kind {quoted(kind)} (known: {', '.join(KINDS)})",
                           key=f"{key}.kind")
     return KINDS[kind].from_config(key, entry, context=context)
-
-
-def write_file(path: Path, data: str | bytes) -> None:
-    """Write a whole file atomically, so a reader (a web server, a feed reader) never sees
-    half of it."""
-    payload = data.encode() if isinstance(data, str) else data
-    folder = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from ctwatch import __version__
+from ctwatch.clock import stamp
 from ctwatch.model import ChangeSet
 from ctwatch.notify import present
 from ctwatch.notify.render import html_fragment
@@ -33,7 +33,7 @@ def atom(change_sets: Sequence[ChangeSet], *, source: str = "ctwatch",
     SubElement(feed, "id").text = _urn("feed", source)
     SubElement(feed, "title").text = title
     SubElement(feed, "updated").text = max(
-        (c.created_at for c in change_sets), default=None) or _now()
+        (c.created_at for c in change_sets), default=None) or stamp()
     SubElement(SubElement(feed, "author"), "name").text = "ctwatch"
     SubElement(feed, "generator", {"version": __version__}).text = "ctwatch"
     SubElement(feed, "link", {"rel": "alternate", "type": "text/html", "href": REGISTRY_URL})
@@ -77,5 +77,3 @@ def _urn(kind: str, name: str) -> str:
     return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{kind}:{name}')}"
 
 
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

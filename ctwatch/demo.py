@@ -2,7 +2,7 @@
 
 A local registry (:mod:`ctwatch.replay`) on 127.0.0.1 publishes the versions listed in
 ``ctwatch/demo/versions.json`` one after the other, each with a new data timestamp; after each
-one, :func:`ctwatch.watch.check` runs as cron would run it — the real client over HTTP, the
+one, :meth:`ctwatch.watch.Watcher.check` runs as cron would run it — the real client over HTTP, the
 real parser, a real SQLite store, the diff and its severity rules — and the stdout channel
 prints the alerts. Nothing is left behind unless the store is kept in a folder, where
 ``ctwatch history`` and ``ctwatch diff`` can then be tried on it.
@@ -14,19 +14,18 @@ import copy
 import json
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from ctwatch import notify
-from ctwatch.errors import ConfigError
-from ctwatch.fetch import ApiSettings, Client
+from ctwatch.checks import RunReport
+from ctwatch.config import Config, TrialEntry
+from ctwatch.errors import OutputError
+from ctwatch.fetch import ApiSettings
 from ctwatch.notify.channels import Channel
 from ctwatch.replay import Registry, ReplayServer, Version
-from ctwatch.store import Store
-from ctwatch.watch import RunReport, Watch, check
+from ctwatch.watch import Watcher
 
 STORE_FILE = "ctwatch.db"
 CONFIG_FILE = "config.yaml"
@@ -140,11 +139,11 @@ def prepare(workdir: Path) -> Path:
     folder = workdir.resolve()
     for name in (STORE_FILE, CONFIG_FILE):
         if (folder / name).exists():
-            raise ConfigError(f"{folder / name} already exists: keep the demo in a new folder")
+            raise OutputError(f"{folder / name} already exists: keep the demo in a new folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ConfigError(f"{folder}: cannot create the folder: {error.strerror}") from None
+        raise OutputError(f"{folder}: cannot create the folder: {error.strerror}") from None
     return folder / STORE_FILE
 
 
@@ -159,34 +158,31 @@ def write_config(workdir: Path, store_path: Path, nct_id: str) -> Path:
 def replay(script: Script, store_path: Path, out: TextIO) -> Tally:
     """Publish each version on a local registry and check it; the alerts go to ``out``."""
     registry = Registry()
-    watch = Watch(trials=(script.nct_id,), channels=notify.build(["stdout"], stdout=out))
     tally = Tally()
-    with ReplayServer(registry) as server, Store(str(store_path)) as db, db.lock(), \
-            local_client(server.url) as client:
-        for step, study in script.versions():
+    with ReplayServer(registry) as server:
+        watcher = Watcher(local_config(server.url, store_path, script.nct_id), stdout=out)
+        for index, (step, study) in enumerate(script.versions()):
             registry.publish(study)
             registry.add_version(script.nct_id, Version(step.date, study))
             registry.data_timestamp = f"{step.date}T09:00:00"
             out.write(f"\n— {step.date}: {step.title} —\n")
             out.flush()
-            first = db.latest(script.nct_id) is None
-            report = check(watch, client, db)
-            out.write(outcome(report, watch.channels, first=first))
+            report = watcher.check()
+            out.write(outcome(report, watcher.plan.channels, first=index == 0))
             tally.versions += 1
             tally.change_sets += len(report.change_sets)
             tally.failed |= report.went_wrong
-        tally.snapshots = len(db.snapshots(script.nct_id))
+        tally.snapshots = len(watcher.history(script.nct_id))
         tally.requests = sum(server.counts.values())
     return tally
 
 
-@contextmanager
-def local_client(base_url: str) -> Iterator[Client]:
-    """A client of the local registry, without pacing."""
-    settings = ApiSettings(base_url=base_url, requests_per_second=1_000_000, timeout_s=10,
-                           max_retries=1)
-    with Client(settings) as client:
-        yield client
+def local_config(base_url: str, store_path: Path, nct_id: str) -> Config:
+    """The demo's configuration: the local registry without pacing, alerts on stdout."""
+    api = ApiSettings(base_url=base_url, requests_per_second=1_000_000, timeout_s=10,
+                      max_retries=1)
+    return Config(store=str(store_path), api=api, trials=(TrialEntry(nct_id),),
+                  notify=("stdout",))
 
 
 def outcome(report: RunReport, channels: Sequence[Channel], *, first: bool) -> str:

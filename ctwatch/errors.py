@@ -1,22 +1,28 @@
-"""The one exception tree of ctwatch.
+"""The one exception tree of ctwatch, and the exit codes its errors end a command with.
 
-    CtwatchError                 anything ctwatch expects to go wrong
-    ├── ConfigError              config.yaml, a command-line value or an NCT id is not usable
-    │   ├── ConfigProblems       every problem of a config.yaml at once (ctwatch config check)
-    │   └── InvalidNctId         not "NCT" + 8 digits; refused before any request
+    CtwatchError                 anything ctwatch expects to go wrong               exit 3
+    ├── UsageError               a command-line value that cannot be used           exit 2
+    │   ├── InvalidNctId         not "NCT" + 8 digits; refused before any request
+    │   ├── NoSuchSnapshot       a snapshot reference that names none in the store
+    │   └── OutputError          an output file (--out, --keep) that cannot be written
+    ├── ConfigError              a config.yaml key (or a setting given in code)     exit 2
+    │   └── ConfigProblems       every problem of a config.yaml at once (ctwatch config check)
+    ├── Refused                  the store keeps an input out as it stands (an import older
+    │                            than the latest snapshot, a backfill after checks)
     ├── FetchError               the registry could not give us the record we asked for
     │   ├── TrialNotFound        the registry says the study does not exist (404)
     │   ├── RateLimited          still 429 after every retry
     │   └── BadResponse          not the record asked for (HTML, truncated, wrong id…)
     ├── ParseError               a saved or fetched record cannot be read as a study
     ├── StoreError               the snapshot store cannot be read or written
-    │   └── StoreBusy            another run holds the store's lock
+    │   └── StoreBusy            another run holds the store's lock                 exit 4
     └── NotifyError              an alert could not be delivered
 
     Interrupted (a BaseException)  SIGTERM/SIGINT abandoning what the main thread waits for
 
 Every error names the thing it concerns (trial, URL, file or key) in its message, so the CLI
-can print ``str(error)`` as the one line a person reads.
+can print ``str(error)`` as the one line a person reads, and exits with its ``exit_code``: the
+code is a property of what went wrong, not of where in the tree the error sits.
 """
 
 from __future__ import annotations
@@ -26,13 +32,50 @@ from collections.abc import Iterator, Sequence
 
 from ctwatch.limits import QUOTED
 
+#: The exit codes of every command (README "Exit codes").
+EXIT_OK = 0
+EXIT_CHANGES = 1  # only with check --exit-code
+EXIT_USAGE = 2
+EXIT_FAILED = 3
+EXIT_BUSY = 4
+
 
 class CtwatchError(Exception):
     """Root of every error ctwatch raises on purpose."""
 
+    exit_code = EXIT_FAILED  # some input, trial, alert or the run failed; the rest was done
+
+
+class UsageError(CtwatchError):
+    """A command-line value that cannot be used as given; ``option``: the one it was given to."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(f"{option}: {message}" if option else message)
+        self.option = option
+
+
+class InvalidNctId(UsageError):
+    """An NCT id that is not "NCT" followed by 8 digits."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(f"{value!r} is not an NCT id (expected NCT followed by 8 digits)")
+        self.value = value
+
+
+class NoSuchSnapshot(UsageError):
+    """A snapshot reference (--from, --to) that names no snapshot of the trial."""
+
+
+class OutputError(UsageError):
+    """A file the command was asked to write (--out, demo --keep) cannot be written."""
+
 
 class ConfigError(CtwatchError):
-    """A configuration key, option value or identifier is not usable."""
+    """A configuration key is not usable (or an option that stands for one)."""
+
+    exit_code = EXIT_USAGE
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(f"{key}: {message}" if key else message)
@@ -48,14 +91,6 @@ class ConfigProblems(ConfigError):
                          + (f" (and {more} more; see ctwatch config check)" if more else ""))
         self.key = problems[0].key
         self.problems = list(problems)
-
-
-class InvalidNctId(ConfigError):
-    """An NCT id that is not "NCT" followed by 8 digits."""
-
-    def __init__(self, value: str) -> None:
-        super().__init__(f"{value!r} is not an NCT id (expected NCT followed by 8 digits)")
-        self.value = value
 
 
 class FetchError(CtwatchError):
@@ -85,6 +120,11 @@ class BadResponse(FetchError):
     """A reply that is not the complete JSON record that was asked for."""
 
 
+class Refused(CtwatchError):
+    """An input the store keeps out as it stands: a record older than its trial's latest
+    snapshot, a registry history for a trial that already has checked snapshots."""
+
+
 class ParseError(CtwatchError):
     """A record that cannot be read as a ClinicalTrials.gov study."""
 
@@ -99,6 +139,8 @@ class StoreError(CtwatchError):
 
 class StoreBusy(StoreError):
     """Another ctwatch run holds the store's lock."""
+
+    exit_code = EXIT_BUSY
 
 
 class NotifyError(CtwatchError):

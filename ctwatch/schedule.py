@@ -23,21 +23,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from ctwatch import watch
+from ctwatch.checks import tell
 from ctwatch.config import Config
 from ctwatch.errors import ConfigError, StoreBusy, describe
-from ctwatch.fetch import Client
 from ctwatch.limits import MAX_INTERVAL_S
 from ctwatch.logs import quoted
 from ctwatch.signals import stop_signals
-from ctwatch.store import Store
+from ctwatch.watch import Watcher
 
 log = logging.getLogger("ctwatch.schedule")
 
-NEXT_RUN = "daemon.next_run"  # store meta key: when the daemon checks next, for ctwatch status
 MISFIRE_GRACE_S = 3600  # a run late by up to an hour (machine asleep, long run) still starts
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EVERY = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
@@ -88,25 +87,31 @@ def every_seconds(value: Any, key: str) -> float:
     return seconds
 
 
-def cron_trigger(expression: Any, timezone: Any, jitter: int, key: str) -> CronTrigger:
-    """A trigger for a standard 5-field crontab expression (0 and 7 are Sunday)."""
+def cron_trigger(expression: Any, timezone: Any, jitter: int, key: str) -> BaseTrigger:
+    """A trigger for a standard 5-field crontab expression, read as crontab(5) reads it: 0
+    and 7 are Sunday, and when both the day of month and the day of week are restricted (not
+    ``*``), a day matching either runs the job."""
     fields = str(expression).split()
     if len(fields) != 5:
         raise ConfigError(f"{quoted(expression)} is not a cron expression (5 fields: minute hour "
                           "day-of-month month day-of-week)", key=key)
     minute, hour, day, month, weekday = fields
+    common = {"minute": minute, "hour": hour, "month": month, "timezone": timezone}
     try:
-        return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                           day_of_week=_weekdays(weekday), timezone=timezone,
-                           jitter=jitter or None)
+        days = _weekdays(weekday)
+        if day.startswith("*") or weekday.startswith("*"):
+            return CronTrigger(day=day, day_of_week=days, jitter=jitter or None, **common)
+        return OrTrigger([CronTrigger(day=day, **common), CronTrigger(day_of_week=days, **common)],
+                         jitter=jitter or None)
     except (ValueError, LookupError) as error:
         raise ConfigError(f"{quoted(expression)} is not a valid cron expression: {error}",
                           key=key) from None
 
 
 def _weekdays(field: str) -> str:
-    """Crontab day-of-week numbers as names: APScheduler counts Monday as 0, cron Sunday."""
-    if not re.search(r"\d", field):
+    """Crontab's day-of-week field as day names: APScheduler counts Monday as 0, cron Sunday
+    (numbers and names alike, so that ``sun-wed`` is Sunday to Wednesday as in cron)."""
+    if field == "*":
         return field
     days: set[int] = set()
     for item in field.split(","):
@@ -118,7 +123,9 @@ def _weekdays(field: str) -> str:
             low, high = _day(low_text), _day(high_text or low_text)
             if step and not high_text:
                 high = 6
-        days.update(range(low, high + 1, int(step) if step else 1))
+        if low > high:
+            raise ValueError(f"day of week range {part!r} runs backwards")
+        days.update(day % 7 for day in range(low, high + 1, int(step) if step else 1))
     return ",".join(_DAY_NAMES[day] for day in sorted(days))
 
 
@@ -234,61 +241,50 @@ def serve(config: Config, *, now: bool = False,
           reload: Callable[[], Config] | None = None) -> None:
     """``ctwatch run``: check on the configured schedule until SIGTERM or SIGINT. On SIGHUP,
     ``reload()`` gives the configuration again (without it, SIGHUP is ignored)."""
-    checks = _Checks(config)
+    following = _Following(config)
     plan = parse_schedule(config.schedule)
-    with watch.open_store(config) as db, db.lock(name="daemon"):
-        daemon = Daemon(plan, lambda: checks.run(db, daemon),
-                        reload=(lambda: checks.reload(reload)) if reload else None)
+    with following.watcher.serving() as announce:
+        daemon = Daemon(plan, lambda: following.check(daemon),
+                        reload=(lambda: following.reload(reload)) if reload else None)
         with stop_signals(daemon.stop, reload=daemon.request_reload, grace_s=None):
-            daemon.serve(now=now, on_plan=lambda when: db.set_meta(NEXT_RUN, when))
-        db.set_meta(NEXT_RUN, None)
-        log.info("ctwatch run: stopped")
+            daemon.serve(now=now, on_plan=announce)
+    log.info("ctwatch run: stopped")
 
 
-class _Checks:
-    """The daemon's check and the configuration it follows, replaced by a valid reload."""
+class _Following:
+    """The service the daemon checks with, replaced when a reload gives a valid configuration."""
 
     def __init__(self, config: Config) -> None:
-        self.config = config
-        self.setup = watch.from_config(config)
+        self.watcher = Watcher(config)
+        self.watcher.plan  # noqa: B018 -- a configuration it cannot follow stops it at start
 
-    def run(self, db: Store, daemon: Daemon) -> None:
-        _scheduled_check(self.setup, self.config, db, daemon)
+    def check(self, daemon: Daemon) -> None:
+        """One check; a problem is logged, never the end of the daemon."""
+        try:
+            tell(self.watcher.check(stop=lambda: daemon.stopping))
+        except StoreBusy as error:
+            log.warning("%s; this check is skipped", error)
+        except Exception as error:  # a bug must not end the daemon; its traceback only at -v
+            log.error("check failed: %s", describe(error),
+                      exc_info=log.isEnabledFor(logging.DEBUG))
 
     def reload(self, read: Callable[[], Config]) -> Schedule | None:
         """Take the configuration ``read`` gives if it is valid; its schedule if it changed."""
+        old = self.watcher.config
         try:
             config = read()
-            setup = watch.from_config(config)
-            plan = parse_schedule(config.schedule)
+            if config.store != old.store:  # the daemon holds the old store's lock
+                log.warning("store: still %s; restart ctwatch run to use %s", old.store,
+                            config.store)
+                config = replace(config, store=old.store)
+            watcher = Watcher(config)
+            plan = watcher.plan
+            schedule = parse_schedule(config.schedule)
         except Exception as error:  # a bad edit must not end the daemon: keep the old config
             log.error("configuration not reloaded: %s", describe(error),
                       exc_info=log.isEnabledFor(logging.DEBUG))
             return None
-        if config.store != self.config.store:  # the daemon holds the old store's lock
-            log.warning("store: still %s; restart ctwatch run to use %s", self.config.store,
-                        config.store)
-            config = replace(config, store=self.config.store)
-        changed = config.schedule != self.config.schedule
-        self.config, self.setup = config, setup
-        log.info("configuration reloaded: %d trials, %d channels", len(setup.trials),
-                 len(setup.channels))
-        return plan if changed else None
-
-
-def _scheduled_check(setup: watch.Watch, config: Config, db: Store, daemon: Daemon) -> None:
-    """One check of the daemon; a problem is logged, never the end of the daemon."""
-    try:
-        with db.lock(), Client(config.api) as client:
-            report = watch.check(setup, client, db, stop=lambda: daemon.stopping)
-        watch.tell(report)
-    except StoreBusy as error:
-        log.warning("%s; this check is skipped", error)
-    except Exception as error:  # a bug must not end the daemon; its traceback only at -v
-        log.error("check failed: %s", describe(error),
-                  exc_info=log.isEnabledFor(logging.DEBUG))
-
-
-def next_run(db: Store) -> str | None:
-    """When the daemon serving this store checks next; None when no daemon runs."""
-    return db.get_meta(NEXT_RUN) if db.locked("daemon") else None
+        self.watcher = watcher
+        log.info("configuration reloaded: %d trials, %d channels", len(plan.trials),
+                 len(plan.channels))
+        return schedule if config.schedule != old.schedule else None

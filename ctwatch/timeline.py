@@ -25,7 +25,7 @@ from datetime import date
 from ctwatch import sources
 from ctwatch.clock import stamp
 from ctwatch.diff import diff
-from ctwatch.errors import ConfigError, ParseError
+from ctwatch.errors import NoSuchSnapshot, ParseError, UsageError
 from ctwatch.model import Change, ChangeSet, Snapshot, Trial
 from ctwatch.rules import Rules
 from ctwatch.store import Store
@@ -53,22 +53,22 @@ def history(db: Store, nct_id: str) -> list[Entry]:
     """Every snapshot of a trial, oldest first, with the number of changes each brought."""
     snapshots = db.snapshots(nct_id)
     if not snapshots:
-        raise ConfigError(f"{nct_id}: no snapshots in the store {db.target}; run ctwatch check "
+        raise NoSuchSnapshot(f"{nct_id}: no snapshots in the store {db.target}; run ctwatch check "
                           "or ctwatch backfill first")
     counts = {cs.to_snapshot: len(cs.changes) for cs in db.change_sets(nct_id)}
     return [Entry(s, counts.get(s.id or 0, 0)) for s in snapshots]
 
 
 def resolve(snapshots: list[Snapshot], ref: str, option: str | None = None) -> Snapshot:
-    """The snapshot a reference names; a ConfigError naming the reference (and the option it
+    """The snapshot a reference names; a UsageError naming the reference (and the option it
     was given to) otherwise."""
     wanted = ref.strip().lower()
     found = _find(snapshots, wanted, option)
     if found is not None:
         return found
     nct_id = snapshots[0].nct_id if snapshots else "this trial"
-    raise ConfigError(f"no snapshot {ref!r} among the {len(snapshots)} of {nct_id}"
-                      f"{_hint(snapshots, wanted)}", key=option)
+    raise NoSuchSnapshot(f"no snapshot {ref!r} among the {len(snapshots)} of {nct_id}"
+                         f"{_hint(snapshots, wanted)}", option=option)
 
 
 def _hint(snapshots: list[Snapshot], ref: str) -> str:
@@ -90,10 +90,10 @@ def _find(snapshots: list[Snapshot], ref: str, option: str | None) -> Snapshot |
     if _VERSION.fullmatch(ref):
         return next((s for s in snapshots if s.registry_version == int(ref[1:])), None)
     if not _DATE.fullmatch(ref):
-        raise ConfigError(f"{ref!r} is not a snapshot reference (latest, previous, a snapshot "
-                          "id, vN or a date)", key=option)
+        raise UsageError(f"{ref!r} is not a snapshot reference (latest, previous, a snapshot "
+                         "id, vN or a date)", option=option)
     if not _is_date(ref):
-        raise ConfigError(f"{ref!r} is not a date (YYYY, YYYY-MM or YYYY-MM-DD)", key=option)
+        raise UsageError(f"{ref!r} is not a date (YYYY, YYYY-MM or YYYY-MM-DD)", option=option)
     on_or_before = [s for s in snapshots if _day(s) <= ref or _day(s).startswith(ref)]
     return on_or_before[-1] if on_or_before else None
 
@@ -144,7 +144,7 @@ def compare(db: Store, nct_id: str, old_ref: str | None, new_ref: str | None,
     Without references: the latest stored change set's two snapshots (the latest change)."""
     snapshots = db.snapshots(nct_id)
     if not snapshots:
-        raise ConfigError(f"{nct_id}: no snapshots in the store {db.target}")
+        raise NoSuchSnapshot(f"{nct_id}: no snapshots in the store {db.target}")
     if old_ref is None and new_ref is None:
         latest = db.change_sets(nct_id, limit=1)
         old_ref, new_ref = (str(latest[0].from_snapshot), str(latest[0].to_snapshot)) if latest \
@@ -166,19 +166,19 @@ def _pair(snapshots: list[Snapshot], old_ref: str | None,
         return _before(snapshots, new), new
     old = resolve(snapshots, old_ref, "--from")
     if old.id == new.id:
-        raise ConfigError(f"--from {old_ref} and --to {new_ref} are the same snapshot "
-                          f"({old.id}); nothing to compare")
+        raise UsageError(f"--from {old_ref} and --to {new_ref} are the same snapshot "
+                         f"({old.id}); nothing to compare")
     if (old.id or 0) > (new.id or 0):  # snapshots are ordered as stored
-        raise ConfigError(f"--from {old_ref} (snapshot {old.id}) is newer than --to {new_ref} "
-                          f"(snapshot {new.id}); swap them: --from {new_ref} --to {old_ref}")
+        raise UsageError(f"--from {old_ref} (snapshot {old.id}) is newer than --to {new_ref} "
+                         f"(snapshot {new.id}); swap them: --from {new_ref} --to {old_ref}")
     return old, new
 
 
 def _before(snapshots: list[Snapshot], snapshot: Snapshot) -> Snapshot:
     index = snapshots.index(snapshot)
     if index == 0:
-        raise ConfigError(f"snapshot {snapshot.id} is the first of {snapshot.nct_id}; "
-                          "there is nothing before it to compare with")
+        raise NoSuchSnapshot(f"snapshot {snapshot.id} is the first of {snapshot.nct_id}; "
+                             "there is nothing before it to compare with")
     return snapshots[index - 1]
 
 
@@ -230,8 +230,8 @@ def reparse(db: Store, nct_ids: list[str] | None = None, *, every: bool = False)
 def compare_records(old: Trial, new: Trial, rules: Rules | None = None) -> ChangeSet:
     """The changes between two saved records (not stored snapshots) of one trial."""
     if old.nct_id != new.nct_id:
-        raise ConfigError(f"the records are of two trials, {old.nct_id} and {new.nct_id}; "
-                          "diff compares two versions of one trial")
+        raise UsageError(f"the records are of two trials, {old.nct_id} and {new.nct_id}; "
+                         "diff compares two versions of one trial")
     return ChangeSet(id=0, nct_id=new.nct_id, title=new.brief_title, from_snapshot=0,
                      to_snapshot=0, from_version=None, to_version=None,
                      from_date=old.status.last_update_posted,

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ctwatch import validate
+from ctwatch.checks import plan_from
 from ctwatch.cli import main
 from ctwatch.errors import ConfigError, ConfigProblems
-from ctwatch.watch import from_config
 
 PREFIX = "ctwatch: error: "
 
@@ -127,7 +127,7 @@ def test_a_good_file_passes_both_and_builds_its_watch(tmp_path: Path, text: str)
     result = config_check(path)
     assert result.exit_code == 0, result.stderr
     assert reported(result) == []
-    assert from_config(validate.load(path)).trials  # what `ctwatch check` builds next
+    assert plan_from(validate.load(path)).trials  # what `ctwatch check` builds next
 
 
 def test_every_problem_is_reported_not_just_the_first(tmp_path: Path, monkeypatch) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ctwatch import logs, watch
+from ctwatch import checks, logs
 from ctwatch.config import load_config
 from ctwatch.replay import Registry
 from tests.conftest import Watcher, two_trials
@@ -27,15 +27,15 @@ def test_an_unexpected_error_in_a_check_is_one_json_line(
         verbosity: int) -> None:
     monkeypatch.chdir(watcher.folder)
     configure(watcher, schedule={"every": "1s"})
-    real_check, calls = watch.check, []
+    real_check, calls = checks.check, []
 
-    def first_one_fails(*args: Any, **kwargs: Any) -> watch.RunReport:
+    def first_one_fails(*args: Any, **kwargs: Any) -> checks.RunReport:
         calls.append(args)
         if len(calls) == 1:
             raise RuntimeError("boom\nin two lines")
         return real_check(*args, **kwargs)
 
-    monkeypatch.setattr(watch, "check", first_one_fails)
+    monkeypatch.setattr(checks, "check", first_one_fails)
 
     def script() -> None:
         ready(messages)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ctwatch import schedule
+from ctwatch import schedule, status
 from ctwatch.config import Config, load_config
 from ctwatch.replay import Registry
 from ctwatch.store import Store
@@ -144,7 +144,7 @@ def test_sighup_reloads_trials_and_schedule_between_checks(
     assert messages.count("configuration reloaded: 2 trials, 2 channels") == 1
     assert messages.count("checking on every 1s from now on; next check at") == 1
     with Store(str(watcher.folder / "ctwatch.db")) as db:
-        assert schedule.next_run(db) is None  # told to `ctwatch status` once stopped
+        assert status.next_run(db) is None  # told to `ctwatch status` once stopped
 
 
 @pytest.mark.parametrize(("edit", "error"), [

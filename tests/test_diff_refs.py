@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ctwatch.cli import main
+from ctwatch.imports import import_records
+from ctwatch.rules import Rules
 from ctwatch.store import Store
-from ctwatch.watch import import_records
 from tests.helpers import MYELOMA
 
 TRIAL = "NCT04083898"
@@ -34,7 +35,7 @@ def config(tmp_path: Path) -> Path:
     store = tmp_path / "ctwatch.db"
     with Store(str(store)) as db:
         done = import_records(db, [(f"{day}.json", record(day, overall))
-                                   for day, overall in VERSIONS])
+                                   for day, overall in VERSIONS], Rules.default())
     assert (done.snapshots, done.failures) == (4, [])
     path = tmp_path / "config.yaml"
     path.write_text(f"store: {store}\n")

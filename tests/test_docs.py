@@ -8,7 +8,7 @@ import click
 import pytest
 import yaml
 
-from ctwatch import watch
+from ctwatch.checks import plan_from
 from ctwatch.cli import main
 from ctwatch.config import parse_config
 from tests.helpers import ROOT
@@ -37,14 +37,21 @@ def commands_block() -> str:
     return next(block for block in code_blocks() if block.startswith("ctwatch [--config FILE]"))
 
 
+def commands() -> dict[str, click.Command]:
+    """Every command of the command line, imported (they load lazily)."""
+    context = click.Context(main)
+    found = {name: main.get_command(context, name) for name in main.list_commands(context)}
+    return {name: command for name, command in found.items() if command is not None}
+
+
 def test_every_documented_command_exists_and_every_command_is_documented() -> None:
     documented = re.findall(r"^  ([a-z]+) ", commands_block(), flags=re.MULTILINE)
-    assert set(documented) == set(main.commands)
+    assert set(documented) == set(commands())
 
 
 @pytest.mark.parametrize("option", sorted(set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", README))))
 def test_every_documented_option_exists(option: str) -> None:
-    known = {opt for command in [main, *main.commands.values()] for param in command.params
+    known = {opt for command in [main, *commands().values()] for param in command.params
              if isinstance(param, click.Option) for opt in param.opts}
     assert option in known | {"--help", "--version"}
 
@@ -52,14 +59,14 @@ def test_every_documented_option_exists(option: str) -> None:
 def test_the_configuration_example_loads() -> None:
     [example] = [block for block in code_blocks("yaml") if block.startswith("store:")]
     config = parse_config(yaml.safe_load(example))
-    setup = watch.from_config(config)
+    setup = plan_from(config)
     assert setup.trials == ("NCT04083898", "NCT02513394")
     assert [channel.name for channel in setup.channels] == ["stdout", "file:alerts.jsonl"]
 
 
 def test_config_yaml_in_the_repository_loads() -> None:
     config = parse_config(yaml.safe_load((ROOT / "config.yaml").read_text()))
-    assert watch.from_config(config).trials == ("NCT04083898",)
+    assert plan_from(config).trials == ("NCT04083898",)
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:

@@ -11,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from ctwatch.cli import EXIT_BUSY, EXIT_FAILED, EXIT_USAGE, main
+from ctwatch.cli import main
+from ctwatch.errors import EXIT_BUSY, EXIT_FAILED, EXIT_USAGE
 from ctwatch.schedule import cron_trigger
 from tests.helpers import ROOT
 
@@ -49,7 +51,7 @@ def test_every_crontab_line_has_a_valid_schedule_and_command() -> None:
     assert len(entries) >= 2
     for when, command in entries:
         cron_trigger(when, None, 0, "crontab")
-        assert command_of(ctwatch_args(command)) in main.commands
+        assert command_of(ctwatch_args(command)) in main.list_commands(click.Context(main))
 
 
 def test_the_check_line_is_quiet_for_cron() -> None:

@@ -17,34 +17,30 @@ Records are third-party input, held to these bounds here:
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ctwatch.errors import ParseError
 from ctwatch.limits import MAX_RECORD_BYTES
 from ctwatch.model import Trial
-from ctwatch.sources import api_v2, classic_page, classic_text, legacy_xml
+from ctwatch.sources.classic import NCT_ID
 
 #: Bump when the parser's output for the same record changes: stored snapshots are then
 #: re-parsed from their raw payload before they are compared (see watch.current_snapshot).
 PARSER_VERSION = 2  # 2: issue 11 (dates, enums, surrogates, day ranges, doses checked)
 
 
-def _api_v2(raw: bytes) -> list[Trial]:
-    return api_v2.parse(decode(raw))
-
-
-#: kind → (reader of a record's bytes, one-line help)
-FORMATS: dict[str, tuple[Callable[[bytes], list[Trial]], str]] = {
-    "api_v2": (_api_v2, "API v2 JSON: a study, a list page, or a history-API version"),
-    "legacy_xml": (legacy_xml.parse, "legacy <clinical_study> XML (old bulk download, "
-                   "/api/legacy/public-xml/NCT…)"),
-    "classic_page": (classic_page.parse, "a saved classic study page, ct2/show/NCT… (HTML)"),
-    "classic_text": (classic_text.parse, "the text of a classic study page, read best effort"),
+#: kind → one-line help; the module ctwatch.sources.<kind> reads it (``parse(raw)``), imported
+#: only when a record of its kind comes: reading API v2 JSON never loads an HTML parser
+FORMATS: dict[str, str] = {
+    "api_v2": "API v2 JSON: a study, a list page, or a history-API version",
+    "legacy_xml": "legacy <clinical_study> XML (old bulk download, /api/legacy/public-xml/NCT…)",
+    "classic_page": "a saved classic study page, ct2/show/NCT… (HTML)",
+    "classic_text": "the text of a classic study page, read best effort",
 }
 
 _HEAD = 65536  # bytes looked at to tell formats apart
@@ -64,7 +60,7 @@ def detect(raw: bytes) -> str:
         if name == b"clinical_study" or (text.startswith(b"<?xml") and name != b"html"):
             return "legacy_xml"  # which names any other root element in its error
         return "classic_page"
-    if classic_page.NCT_ID.search(text[:_HEAD].decode("utf-8", "replace")):
+    if NCT_ID.search(text[:_HEAD].decode("utf-8", "replace")):
         return "classic_text"
     raise ParseError("not a ClinicalTrials.gov record (expected API v2 JSON, legacy XML or "
                      "a classic study page)")
@@ -130,8 +126,9 @@ def _without_surrogates(document: Any) -> Any:
 def parse(raw: bytes, source: str = "-") -> list[Trial]:
     """Every trial in a saved or fetched record; errors name ``source``."""
     try:
-        reader, _ = FORMATS[detect(raw)]
-        return reader(raw)
+        kind = detect(raw)
+        reader = importlib.import_module(f"ctwatch.sources.{kind}")
+        return reader.parse(decode(raw) if kind == "api_v2" else raw)
     except ParseError as error:  # one line, whatever a reader's library said
         raise ParseError(" ".join(str(error).split()), source=source) from None
 

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,76 +34,20 @@ from ctwatch import logs
 from ctwatch.clock import stamp
 from ctwatch.errors import StoreBusy, StoreError
 from ctwatch.model import Change, ChangeSet, Snapshot, Trial
-
-SCHEMA_VERSION = 2
-
-metadata = sa.MetaData()
-
-meta = sa.Table(
-    "ctwatch_meta", metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
+from ctwatch.store import rows
+from ctwatch.store.tables import (
+    SCHEMA_VERSION as SCHEMA_VERSION,
 )
-snapshots = sa.Table(
-    "snapshots", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("nct_id", sa.String(11), nullable=False, index=True),
-    sa.Column("fetched_at", sa.String(32), nullable=False),
-    sa.Column("source", sa.String(32), nullable=False),
-    sa.Column("url", sa.Text),
-    sa.Column("registry_version", sa.Integer),
-    sa.Column("registry_date", sa.String(32)),
-    sa.Column("parser_version", sa.Integer, nullable=False),
-    sa.Column("content_hash", sa.String(64), nullable=False),
-    sa.Column("trial", sa.Text, nullable=False),
-    sa.Column("raw", sa.LargeBinary, nullable=False),
+from ctwatch.store.tables import (
+    UNDELIVERED,
+    change_sets,
+    meta,
+    migrate,
+    outbox,
+    runs,
+    snapshots,
+    trial_state,
 )
-change_sets = sa.Table(
-    "change_sets", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("nct_id", sa.String(11), nullable=False, index=True),
-    sa.Column("from_snapshot", sa.Integer, sa.ForeignKey("snapshots.id"), nullable=False),
-    sa.Column("to_snapshot", sa.Integer, sa.ForeignKey("snapshots.id"), nullable=False,
-              unique=True),
-    sa.Column("created_at", sa.String(32), nullable=False),
-    sa.Column("changes", sa.Text, nullable=False),
-)
-outbox = sa.Table(
-    "outbox", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("change_set", sa.Integer, sa.ForeignKey("change_sets.id"), nullable=False),
-    sa.Column("channel", sa.String(128), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False, default="pending"),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("last_error", sa.Text),
-    sa.Column("created_at", sa.String(32), nullable=False),
-    sa.Column("delivered_at", sa.String(32)),
-    # The identity of the message an alert was first tried in, shared by the alerts sent
-    # together (status "sending" while in flight): every later try, after a failure or a crash,
-    # sends the same message (same Message-ID, same Idempotency-Key), so a receiver that got it
-    # can drop the repeat.
-    sa.Column("claim", sa.String(64)),
-    sa.Column("claimed_at", sa.String(32)),
-    sa.UniqueConstraint("change_set", "channel"),
-)
-runs = sa.Table(
-    "runs", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("started_at", sa.String(32), nullable=False),
-    sa.Column("finished_at", sa.String(32)),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("data_timestamp", sa.String(32)),
-    sa.Column("counts", sa.Text, nullable=False, default="{}"),
-)
-trial_state = sa.Table(
-    "trial_state", metadata,
-    sa.Column("nct_id", sa.String(11), primary_key=True),
-    sa.Column("last_checked", sa.String(32)),
-    sa.Column("last_success", sa.String(32)),
-    sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
-    sa.Column("last_error", sa.Text),
-)
-
 
 _BUSY = {
     "run": "store {store}: another ctwatch run holds its lock ({path}); try again later or use "
@@ -152,11 +97,12 @@ class Store:
         ``password``: the database's password, when it is not in the URL."""
         self.target = logs.mask_url(target)  # the store as messages name it
         self.url = database_url(target)
+        self._local = threading.local()  # the transaction open in each thread
         logs.secret(password)
         try:
             self.engine = _engine(_url(self.url, password, self.target), self.target)
             with self.engine.begin() as conn:
-                _migrate(conn)
+                migrate(conn)
         except SQLAlchemyError as error:
             raise StoreError(f"store {self.target}: cannot open ({_reason(error)})") from None
 
@@ -171,9 +117,19 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
+        """One database transaction. One opened inside another, in the same thread, is part
+        of it: a use case wraps its writes in ``with db.transaction():`` to make them one."""
+        current = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
         try:
             with self.engine.begin() as conn:
-                yield conn
+                self._local.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._local.conn = None
         except SQLAlchemyError as error:
             raise StoreError(f"store {self.target}: {_reason(error)}") from None
 
@@ -231,20 +187,20 @@ class Store:
 
     def latest(self, nct_id: str) -> Snapshot | None:
         with self.transaction() as conn:
-            row = conn.execute(_snapshot_query().where(snapshots.c.nct_id == nct_id)
+            row = conn.execute(rows.snapshot_query().where(snapshots.c.nct_id == nct_id)
                                .order_by(snapshots.c.id.desc()).limit(1)).first()
-        return _snapshot(row) if row else None
+        return rows.to_snapshot(row) if row else None
 
     def snapshot(self, snapshot_id: int) -> Snapshot | None:
         with self.transaction() as conn:
-            row = conn.execute(_snapshot_query().where(snapshots.c.id == snapshot_id)).first()
-        return _snapshot(row) if row else None
+            row = conn.execute(rows.snapshot_query().where(snapshots.c.id == snapshot_id)).first()
+        return rows.to_snapshot(row) if row else None
 
     def snapshots(self, nct_id: str) -> list[Snapshot]:
         with self.transaction() as conn:
-            rows = conn.execute(_snapshot_query().where(snapshots.c.nct_id == nct_id)
-                                .order_by(snapshots.c.id)).all()
-        return [_snapshot(row) for row in rows]
+            found = conn.execute(rows.snapshot_query().where(snapshots.c.nct_id == nct_id)
+                                 .order_by(snapshots.c.id)).all()
+        return [rows.to_snapshot(row) for row in found]
 
     def latest_hash(self, nct_id: str) -> tuple[str, int] | None:
         """(content hash, parser version) of a trial's latest snapshot, without reading it."""
@@ -282,15 +238,15 @@ class Store:
                 sa.select(snapshots.c.id, snapshots.c.content_hash)
                 .where(snapshots.c.nct_id == snapshot.nct_id)
                 .order_by(snapshots.c.id.desc()).limit(1)).first()
-            _mark_success(conn, snapshot.nct_id)
+            rows.mark_success(conn, snapshot.nct_id)
             if previous and previous.content_hash == snapshot.content_hash:
                 return Saved(None, None)
-            snapshot_id = _insert_snapshot(conn, snapshot, raw)
+            snapshot_id = rows.insert_snapshot(conn, snapshot, raw)
             if previous is None or not changes:
                 return Saved(snapshot_id, None)
-            change_set_id = _insert_change_set(conn, snapshot.nct_id, previous.id, snapshot_id,
-                                               changes, channels)
-            return Saved(snapshot_id, _change_set(conn, change_set_id))
+            change_set_id = rows.insert_change_set(conn, snapshot.nct_id, previous.id,
+                                                   snapshot_id, changes, channels)
+            return Saved(snapshot_id, rows.change_set(conn, change_set_id))
 
     def replace_trial(self, snapshot_id: int, trial: Trial, parser_version: int) -> None:
         """Store a re-parse of a snapshot's raw payload (``ctwatch reparse``)."""
@@ -307,16 +263,16 @@ class Store:
         if nct_id:
             query = query.where(change_sets.c.nct_id == nct_id)
         with self.transaction() as conn:
-            return [_change_set(conn, ident) for ident in conn.execute(query).scalars()]
+            return [rows.change_set(conn, ident) for ident in conn.execute(query).scalars()]
 
     def pending_alerts(self) -> list[Alert]:
         """Alerts not yet delivered (pending, or claimed by a run that died), oldest first."""
         with self.transaction() as conn:
-            rows = conn.execute(sa.select(outbox).where(outbox.c.status.in_(_UNDELIVERED))
-                                .order_by(outbox.c.id)).all()
-            return [Alert(row.id, row.channel, row.attempts, _change_set(conn, row.change_set),
+            found = conn.execute(sa.select(outbox).where(outbox.c.status.in_(UNDELIVERED))
+                                 .order_by(outbox.c.id)).all()
+            return [Alert(row.id, row.channel, row.attempts, rows.change_set(conn, row.change_set),
                           row.last_error, row.claim, row.status == "sending")
-                    for row in rows]
+                    for row in found]
 
     def claim(self, alert_ids: Sequence[int], identity: str) -> None:
         """Mark alerts as being sent in the message ``identity``, before it is sent; they keep
@@ -347,7 +303,7 @@ class Store:
         stay in the outbox as "dropped". Returns how many."""
         with self.transaction() as conn:
             return conn.execute(outbox.update().where(
-                outbox.c.channel == channel, outbox.c.status.in_(_UNDELIVERED)).values(
+                outbox.c.channel == channel, outbox.c.status.in_(UNDELIVERED)).values(
                 status="dropped", claim=None, claimed_at=None)).rowcount
 
     # -- settings shared between processes --------------------------------------------------
@@ -396,17 +352,17 @@ class Store:
     def record_failure(self, nct_id: str, error: str) -> int:
         """Note a failed check of a trial; returns its consecutive failures."""
         with self.transaction() as conn:
-            state = _state(conn, nct_id)
+            state = rows.trial_state_row(conn, nct_id)
             failures = (state.consecutive_failures if state else 0) + 1
             values = {"last_checked": stamp(), "consecutive_failures": failures,
                       "last_error": error}
-            _upsert_state(conn, nct_id, state is not None, values)
+            rows.upsert_state(conn, nct_id, state is not None, values)
             return failures
 
     def trial_states(self) -> list[dict[str, Any]]:
         with self.transaction() as conn:
-            rows = conn.execute(sa.select(trial_state).order_by(trial_state.c.nct_id)).all()
-        return [row._asdict() for row in rows]
+            found = conn.execute(sa.select(trial_state).order_by(trial_state.c.nct_id)).all()
+        return [row._asdict() for row in found]
 
 
 def _write_pid(handle: IO[str]) -> None:
@@ -449,108 +405,9 @@ def _engine(url: URL, shown: str) -> Engine:
     return engine
 
 
-def _migrate(conn: Connection) -> None:
-    """Bring the schema to SCHEMA_VERSION; refuse a store written by a newer ctwatch."""
-    metadata.create_all(conn, tables=[meta])
-    found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
-    version = int(found) if found else 0
-    if version > SCHEMA_VERSION:
-        raise StoreError(f"store schema version {version} is newer than this ctwatch "
-                         f"understands ({SCHEMA_VERSION}); upgrade ctwatch")
-    if version == 0:
-        metadata.create_all(conn)  # a new store is created at the current version
-        version = SCHEMA_VERSION
-    for step in range(version + 1, SCHEMA_VERSION + 1):
-        MIGRATIONS[step](conn)
-    if found != str(SCHEMA_VERSION):
-        conn.execute(meta.delete().where(meta.c.key == "schema_version"))
-        conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-
-
-def _v2_outbox_claims(conn: Connection) -> None:
-    conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN claim VARCHAR(64)"))
-    conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN claimed_at VARCHAR(32)"))
-
-
-#: schema version → the step that brings a store of version - 1 to it
-MIGRATIONS = {2: _v2_outbox_claims}
-
-#: outbox states of an alert still owed to its channel
-_UNDELIVERED = ("pending", "sending")
-
-
 def _reason(error: SQLAlchemyError) -> str:
     lines = str(getattr(error, "orig", None) or error).splitlines()
     return logs.mask_url(lines[0]) if lines else type(error).__name__
 
 
-def _snapshot_query() -> sa.Select[Any]:
-    return sa.select(*(column for column in snapshots.c if column.name != "raw"))
 
-
-def _snapshot(row: Any) -> Snapshot:
-    return Snapshot(
-        id=row.id, nct_id=row.nct_id, fetched_at=row.fetched_at, source=row.source,
-        url=row.url, registry_version=row.registry_version, registry_date=row.registry_date,
-        parser_version=row.parser_version, content_hash=row.content_hash,
-        trial=Trial.from_dict(json.loads(row.trial)))
-
-
-def _insert_snapshot(conn: Connection, snapshot: Snapshot, raw: bytes) -> int:
-    values = {
-        "nct_id": snapshot.nct_id, "fetched_at": snapshot.fetched_at, "source": snapshot.source,
-        "url": snapshot.url, "registry_version": snapshot.registry_version,
-        "registry_date": snapshot.registry_date, "parser_version": snapshot.parser_version,
-        "content_hash": snapshot.content_hash, "raw": zlib.compress(raw),
-        "trial": json.dumps(snapshot.trial.to_dict(), ensure_ascii=False),
-    }
-    return conn.execute(snapshots.insert().values(**values)).inserted_primary_key[0]
-
-
-def _insert_change_set(conn: Connection, nct_id: str, from_id: int, to_id: int,
-                       changes: Sequence[Change], channels: Sequence[str]) -> int:
-    created = stamp()
-    change_set_id = conn.execute(change_sets.insert().values(
-        nct_id=nct_id, from_snapshot=from_id, to_snapshot=to_id, created_at=created,
-        changes=json.dumps([c.to_dict() for c in changes], ensure_ascii=False),
-    )).inserted_primary_key[0]
-    for channel in channels:
-        conn.execute(outbox.insert().values(change_set=change_set_id, channel=channel,
-                                            status="pending", attempts=0, created_at=created))
-    return change_set_id
-
-
-def _change_set(conn: Connection, change_set_id: int) -> ChangeSet:
-    old, new = snapshots.alias("old"), snapshots.alias("new")
-    row = conn.execute(
-        sa.select(change_sets, old.c.registry_version.label("from_version"),
-                  old.c.registry_date.label("from_date"),
-                  new.c.registry_version.label("to_version"),
-                  new.c.registry_date.label("to_date"), new.c.trial.label("trial"))
-        .join(old, old.c.id == change_sets.c.from_snapshot)
-        .join(new, new.c.id == change_sets.c.to_snapshot)
-        .where(change_sets.c.id == change_set_id)).one()
-    return ChangeSet(
-        id=row.id, nct_id=row.nct_id, title=json.loads(row.trial).get("brief_title"),
-        from_snapshot=row.from_snapshot, to_snapshot=row.to_snapshot,
-        from_version=row.from_version, to_version=row.to_version,
-        from_date=row.from_date, to_date=row.to_date, created_at=row.created_at,
-        changes=tuple(Change.from_dict(c) for c in json.loads(row.changes)))
-
-
-def _state(conn: Connection, nct_id: str) -> Any:
-    return conn.execute(sa.select(trial_state).where(trial_state.c.nct_id == nct_id)).first()
-
-
-def _upsert_state(conn: Connection, nct_id: str, exists: bool, values: dict[str, Any]) -> None:
-    if exists:
-        conn.execute(trial_state.update().where(trial_state.c.nct_id == nct_id).values(**values))
-    else:
-        conn.execute(trial_state.insert().values(nct_id=nct_id, **values))
-
-
-def _mark_success(conn: Connection, nct_id: str) -> None:
-    moment = stamp()
-    values = {"last_checked": moment, "last_success": moment, "consecutive_failures": 0,
-              "last_error": None}
-    _upsert_state(conn, nct_id, _state(conn, nct_id) is not None, values)

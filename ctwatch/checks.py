@@ -1,0 +1,286 @@
+"""One monitoring pass over the watched trials: fetch, parse, diff, store, notify.
+
+A trial that fails to fetch or parse keeps its last good snapshot and is never diffed, so an
+outage can not look like "everything was removed". The run records the registry's data
+timestamp as checked only when every trial was checked; after a run that failed, was stopped
+or left a trial unchecked, the next run checks everything again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TextIO
+
+from ctwatch import notify, outbox
+from ctwatch.config import DEFAULT_MAX_FAILURES, DEFAULT_NOTIFY, NO_TRIALS, Config
+from ctwatch.errors import (
+    ConfigError,
+    CtwatchError,
+    FetchError,
+    Interrupted,
+    describe,
+    printable,
+)
+from ctwatch.fetch import Client, Fetched, failure_key
+from ctwatch.model import Change, ChangeSet, top_severity
+from ctwatch.notify.channels import Channel
+from ctwatch.record import Reading, parse_fetched, record, version_numbers
+from ctwatch.rules import Rules
+from ctwatch.store import Saved, Store
+
+log = logging.getLogger("ctwatch.check")
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A trial whose check failed this run."""
+
+    nct_id: str
+    error: str  # the line a person reads, naming the trial
+    consecutive: int
+    notice: bool  # reached max_failures this run: worth telling a person
+    reason: str  # the same for every trial that failed the same way (one failed request)
+
+
+@dataclass(slots=True)
+class RunReport:
+    """What one check did, for the CLI, the scheduler and ``ctwatch status``."""
+
+    run_id: int
+    data_timestamp: str | None = None
+    skipped: bool = False  # the registry's data had not changed since the last complete run
+    checked: int = 0
+    new_snapshots: int = 0
+    change_sets: list[ChangeSet] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    undelivered: list[tuple[str, str]] = field(default_factory=list)  # (channel, error)
+    interrupted: bool = False  # stopped by a signal before every trial was checked
+    error: str | None = None  # the run itself failed (not one trial): why
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "failed"
+        if self.interrupted:
+            return "interrupted"
+        if self.failures or self.undelivered:
+            return "partial"
+        return "skipped" if self.skipped else "ok"
+
+    @property
+    def went_wrong(self) -> bool:
+        """A trial, an alert or the run itself failed (exit 3)."""
+        return self.status in ("failed", "partial")
+
+    @property
+    def complete(self) -> bool:
+        """Every watched trial was fetched, parsed, diffed and stored."""
+        return self.error is None and not self.interrupted and not self.failures
+
+    def counts(self) -> dict[str, int]:
+        return {"checked": self.checked, "new_snapshots": self.new_snapshots,
+                "change_sets": len(self.change_sets), "failed": len(self.failures),
+                "undelivered": len(self.undelivered)}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a check needs besides the network and the store: what to watch, how to judge
+    a change, where to send it."""
+
+    trials: tuple[str, ...]
+    channels: Sequence[Channel] = ()
+    rules: Rules = field(default_factory=Rules.default)
+    trial_rules: Mapping[str, Rules] = field(default_factory=dict)  # a trial's own ignore:
+    max_failures: int = DEFAULT_MAX_FAILURES
+    today: Callable[[], date] = date.today
+    routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # a trial's notify:
+
+    def rules_for(self, nct_id: str) -> Rules:
+        return self.trial_rules.get(nct_id, self.rules)
+
+    def channels_for(self, nct_id: str) -> list[Channel]:
+        """The channels a trial's alerts go to: its own notify: list, else every channel."""
+        names = self.routes.get(nct_id)
+        return [c for c in self.channels if names is None or c.name in names]
+
+
+def plan_from(config: Config, *, stdout: TextIO | None = None) -> Plan:
+    """The plan a config.yaml describes; a config without channels reports on stdout."""
+    if not config.trials:
+        raise ConfigError(NO_TRIALS, key="trials")
+    rules = Rules.from_config(config.rules)
+    trial_rules = {
+        entry.nct_id: rules.with_ignore(entry.ignore, key=f"trials[{index}].ignore")
+        for index, entry in enumerate(config.trials) if entry.ignore
+    }
+    routing = notify.routing(config.notify or list(DEFAULT_NOTIFY),
+                             [(entry.nct_id, entry.notify) for entry in config.trials],
+                             stdout=stdout)
+    return Plan(
+        trials=tuple(entry.nct_id for entry in config.trials),
+        channels=routing.channels, routes=routing.routes,
+        rules=rules, trial_rules=trial_rules, max_failures=config.max_failures,
+    )
+
+
+def check(plan: Plan, client: Client, db: Store, *, force: bool = False,
+          stop: Callable[[], bool] = lambda: False) -> RunReport:
+    """One pass over the watched trials. The caller holds the store's lock.
+
+    One trial's failure, expected or not, is that trial's alone.
+    ``stop`` is asked before each trial: once it says yes (SIGTERM), the trial in hand has been
+    stored whole and the run ends there."""
+    report = RunReport(run_id=db.start_run())
+    try:
+        _run(plan, client, db, report, force, stop)
+        if not report.interrupted:  # the alerts of the trials checked, even if the run failed
+            report.undelivered = outbox.deliver_pending(db, plan.channels)
+    except Exception as error:
+        log.debug("the run failed", exc_info=True)
+        report.error = report.error or describe(error)
+    except Interrupted:
+        report.interrupted = True
+        raise
+    except BaseException:
+        report.error = "stopped abruptly"
+        raise
+    finally:
+        db.finish_run(report.run_id, report.status, report.counts(),
+                      report.data_timestamp if report.complete else None)
+    return report
+
+
+def _run(plan: Plan, client: Client, db: Store, report: RunReport, force: bool,
+         stop: Callable[[], bool]) -> None:
+    """Check the trials; a failure outside any one trial is recorded in the report, not
+    raised, so that the alerts of the trials already stored still go out."""
+    try:
+        report.data_timestamp = _data_timestamp(client)
+        if not force and _unchanged_upstream(plan, db, report):
+            report.skipped = True
+        else:
+            _check_all(plan, client, db, report, stop)
+    except Exception as error:  # outside any one trial: the run failed, the next redoes it
+        log.debug("the run failed", exc_info=True)
+        report.error = describe(error)
+
+
+def tell(report: RunReport) -> None:
+    """A run's outcome in the log: one line per failure (trials that failed the same way
+    share it), one notice for those failing too often, then a one-line summary."""
+    for reason, failures in _grouped(report.failures):
+        if len(failures) == 1:
+            log.error("%s", failures[0].error)
+        else:
+            log.error("%s (%d trials: %s)", reason, len(failures), _some(failures))
+    noticed = [failure for failure in report.failures if failure.notice]
+    if noticed:
+        count = noticed[0].consecutive
+        log.warning("%d trial%s failed %d checks in a row: %s (see ctwatch status)",
+                    len(noticed), " has" if len(noticed) == 1 else "s have", count,
+                    _some(noticed))
+    for channel, error in report.undelivered:
+        log.error("alert not delivered on %s (kept for the next run): %s", channel, error)
+    if report.error is not None:
+        log.error("the check failed: %s; the next run checks every trial again", report.error)
+    log.info("%s", summary(report))
+
+
+def _grouped(failures: Sequence[Failure]) -> list[tuple[str, list[Failure]]]:
+    groups: dict[str, list[Failure]] = {}
+    for failure in failures:
+        groups.setdefault(failure.reason or failure.error, []).append(failure)
+    return list(groups.items())
+
+
+def _some(failures: Sequence[Failure], shown: int = 5) -> str:
+    ids = ", ".join(failure.nct_id for failure in failures[:shown])
+    return ids + (f" and {len(failures) - shown} more" if len(failures) > shown else "")
+
+
+def summary(report: RunReport) -> str:
+    if report.error is not None:
+        return f"the check failed after {report.checked} trials"
+    if report.interrupted:
+        return f"stopped after {report.checked} trials; the next run checks them all again"
+    if report.skipped:
+        return (f"registry data unchanged since the last run ({report.data_timestamp}); "
+                "nothing to check")
+    counts = report.counts()
+    return (f"checked {counts['checked']} trials: {counts['change_sets']} with changes, "
+            f"{counts['new_snapshots']} new snapshots, {counts['failed']} failed")
+
+
+def _data_timestamp(client: Client) -> str | None:
+    try:
+        return client.data_timestamp()
+    except FetchError as error:
+        log.debug("no data timestamp, so every trial is checked: %s", error)
+        return None
+
+
+def _unchanged_upstream(plan: Plan, db: Store, report: RunReport) -> bool:
+    """Whether the run before this one checked every trial against this very data."""
+    if report.data_timestamp is None:
+        return False
+    last = db.last_run(before=report.run_id)
+    if last is None or last["data_timestamp"] != report.data_timestamp:
+        return False
+    return set(plan.trials) <= set(db.trial_ids())
+
+
+def _check_all(plan: Plan, client: Client, db: Store, report: RunReport,
+               stop: Callable[[], bool]) -> None:
+    for result in client.fetch_studies(plan.trials):
+        if stop():
+            report.interrupted = True
+            return
+        report.checked += 1
+        if isinstance(result, FetchError):
+            _failed(plan, db, report, result.nct_id or "?", describe(result),
+                    printable(failure_key(result)))
+            continue
+        try:
+            saved = _check_one(plan, client, db, result)
+        except Exception as error:  # a bad record is data: it fails its own trial only
+            log.debug("%s: check failed", result.nct_id, exc_info=True)
+            _failed(plan, db, report, result.nct_id, _trial_error(result.nct_id, error),
+                    describe(error))
+            continue
+        report.new_snapshots += saved.snapshot_id is not None
+        if saved.change_set:
+            report.change_sets.append(saved.change_set)
+
+
+def _trial_error(nct_id: str, error: Exception) -> str:
+    line = describe(error)
+    if isinstance(error, CtwatchError) and nct_id in line:
+        return line
+    return f"{nct_id}: {line}"
+
+
+def _failed(plan: Plan, db: Store, report: RunReport, nct_id: str, error: str,
+            reason: str) -> None:
+    """Record a trial's failed check (a store that cannot record even that fails the run).
+    ``reason`` is the same for the trials that failed the same way, to tell them at once."""
+    consecutive = db.record_failure(nct_id, error)
+    report.failures.append(Failure(nct_id, error, consecutive,
+                                   consecutive == plan.max_failures, reason))
+
+
+def _check_one(plan: Plan, client: Client, db: Store, fetched: Fetched) -> Saved:
+    trial = parse_fetched(fetched)
+    reading = Reading(fetched, trial, "api_v2", trial.status.last_update_posted,
+                      plan.rules_for(trial.nct_id), plan.today())
+    return record(db, reading, numbers=version_numbers(client, trial.nct_id),
+                  channels=lambda changes: [c.name for c in plan.channels_for(trial.nct_id)
+                                            if _wants(c, changes)])
+
+
+def _wants(channel: Channel, changes: Sequence[Change]) -> bool:
+    top = top_severity(changes)
+    return top is not None and channel.accepts(top)

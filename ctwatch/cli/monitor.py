@@ -1,0 +1,112 @@
+"""Commands that watch: check (the cron job), run (the daemon), status, notify, demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from ctwatch.checks import tell
+from ctwatch.cli.common import config_from, handle_errors, watcher_from
+from ctwatch.errors import EXIT_CHANGES, EXIT_FAILED
+from ctwatch.store import Alert
+
+log = logging.getLogger("ctwatch")
+
+
+@click.command()
+@click.option("--exit-code", "exit_code", is_flag=True,
+              help="Exit 1 when changes were found (and nothing failed).")
+@click.option("--wait", is_flag=True, help="Wait for a run in progress instead of exiting 4.")
+@click.option("--force", is_flag=True,
+              help="Check every trial even if the registry's data has not changed.")
+@click.pass_context
+@handle_errors
+def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool) -> None:
+    """One monitoring pass over the configured trials (the cron job)."""
+    report = watcher_from(ctx, watching=True).check(force=force, wait=wait)
+    tell(report)
+    if report.went_wrong or report.interrupted:
+        sys.exit(EXIT_FAILED)
+    if exit_code and report.change_sets:
+        sys.exit(EXIT_CHANGES)
+
+
+@click.command()
+@click.option("--now", is_flag=True, help="Run one check at start, then follow the schedule.")
+@click.pass_context
+@handle_errors
+def run(ctx: click.Context, now: bool) -> None:
+    """Scheduler daemon: check on config.yaml's schedule until SIGTERM or SIGINT; SIGHUP
+    re-reads config.yaml."""
+    from ctwatch import schedule
+
+    schedule.serve(config_from(ctx, daemon=True), now=now,
+                   reload=lambda: config_from(ctx, daemon=True))
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.pass_context
+@handle_errors
+def status(ctx: click.Context, fmt: str) -> None:
+    """Last run, next scheduled run, each trial's state and pending alerts."""
+    state = watcher_from(ctx).status()
+    click.echo(json.dumps(state.to_dict(), indent=2) if fmt == "json" else state.text())
+
+
+@click.command("notify")
+@click.option("--retry", is_flag=True, help="Deliver the pending alerts now.")
+@click.option("--drop", metavar="CHANNEL",
+              help="Give up the pending alerts of a channel no longer in the configuration.")
+@click.option("--wait", is_flag=True, help="Wait for a run in progress instead of exiting 4.")
+@click.pass_context
+@handle_errors
+def notify(ctx: click.Context, retry: bool, drop: str | None, wait: bool) -> None:
+    """List the alerts waiting in the outbox; with --retry, deliver them now.
+
+    Alerts a failed delivery left pending are also retried by every check."""
+    if retry and drop is not None:
+        raise click.UsageError("give --retry or --drop, not both")
+    watcher = watcher_from(ctx, watching=True)
+    if drop is not None:
+        log.info("dropped %d alerts of %s", watcher.drop_alerts(drop, wait=wait), drop)
+        return
+    if not retry:
+        configured = {channel.name for channel in watcher.plan.channels}
+        for alert in watcher.pending_alerts():
+            click.echo(alert_line(alert, alert.channel in configured))
+        return
+    done = watcher.deliver(wait=wait)
+    for channel, error in done.failed:
+        log.error("alert not delivered on %s (kept for the next run): %s", channel, error)
+    log.info("delivered %d alerts, %d pending", done.delivered, done.pending)
+    if done.failed:
+        sys.exit(EXIT_FAILED)
+
+
+def alert_line(alert: Alert, configured: bool) -> str:
+    """One pending alert for people: channel, trial, change set, attempts, last error."""
+    change_set = alert.change_set
+    return (f"{alert.channel}\t{change_set.nct_id}\tchange set {change_set.id}\t"
+            f"{change_set.top_severity}\tattempts {alert.attempts}"
+            + ("" if configured else "\t(channel no longer configured: notify --drop "
+                                     f"{alert.channel})")
+            + ("\t(maybe sent: a run stopped while sending it)" if alert.maybe_sent else "")
+            + (f"\tlast error: {alert.last_error}" if alert.last_error else ""))
+
+
+@click.command("demo")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Keep the store in DIR (with a config.yaml) to try history and diff on it.")
+@handle_errors
+def demo(keep: Path | None) -> None:
+    """The whole pipeline offline: a local server replays bundled versions of NCT04083898."""
+    from ctwatch import demo as replayed
+
+    sys.exit(replayed.run(sys.stdout, workdir=keep))
+

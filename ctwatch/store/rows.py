@@ -1,0 +1,87 @@
+"""Rows of the store's tables to and from the domain's snapshots and change sets."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ctwatch.clock import stamp
+from ctwatch.model import Change, ChangeSet, Snapshot, Trial
+from ctwatch.store.tables import change_sets, outbox, snapshots, trial_state
+
+
+def snapshot_query() -> sa.Select[Any]:
+    return sa.select(*(column for column in snapshots.c if column.name != "raw"))
+
+
+def to_snapshot(row: Any) -> Snapshot:
+    return Snapshot(
+        id=row.id, nct_id=row.nct_id, fetched_at=row.fetched_at, source=row.source,
+        url=row.url, registry_version=row.registry_version, registry_date=row.registry_date,
+        parser_version=row.parser_version, content_hash=row.content_hash,
+        trial=Trial.from_dict(json.loads(row.trial)))
+
+
+def insert_snapshot(conn: Connection, snapshot: Snapshot, raw: bytes) -> int:
+    values = {
+        "nct_id": snapshot.nct_id, "fetched_at": snapshot.fetched_at, "source": snapshot.source,
+        "url": snapshot.url, "registry_version": snapshot.registry_version,
+        "registry_date": snapshot.registry_date, "parser_version": snapshot.parser_version,
+        "content_hash": snapshot.content_hash, "raw": zlib.compress(raw),
+        "trial": json.dumps(snapshot.trial.to_dict(), ensure_ascii=False),
+    }
+    return conn.execute(snapshots.insert().values(**values)).inserted_primary_key[0]
+
+
+def insert_change_set(conn: Connection, nct_id: str, from_id: int, to_id: int,
+                       changes: Sequence[Change], channels: Sequence[str]) -> int:
+    created = stamp()
+    change_set_id = conn.execute(change_sets.insert().values(
+        nct_id=nct_id, from_snapshot=from_id, to_snapshot=to_id, created_at=created,
+        changes=json.dumps([c.to_dict() for c in changes], ensure_ascii=False),
+    )).inserted_primary_key[0]
+    for channel in channels:
+        conn.execute(outbox.insert().values(change_set=change_set_id, channel=channel,
+                                            status="pending", attempts=0, created_at=created))
+    return change_set_id
+
+
+def change_set(conn: Connection, change_set_id: int) -> ChangeSet:
+    old, new = snapshots.alias("old"), snapshots.alias("new")
+    row = conn.execute(
+        sa.select(change_sets, old.c.registry_version.label("from_version"),
+                  old.c.registry_date.label("from_date"),
+                  new.c.registry_version.label("to_version"),
+                  new.c.registry_date.label("to_date"), new.c.trial.label("trial"))
+        .join(old, old.c.id == change_sets.c.from_snapshot)
+        .join(new, new.c.id == change_sets.c.to_snapshot)
+        .where(change_sets.c.id == change_set_id)).one()
+    return ChangeSet(
+        id=row.id, nct_id=row.nct_id, title=json.loads(row.trial).get("brief_title"),
+        from_snapshot=row.from_snapshot, to_snapshot=row.to_snapshot,
+        from_version=row.from_version, to_version=row.to_version,
+        from_date=row.from_date, to_date=row.to_date, created_at=row.created_at,
+        changes=tuple(Change.from_dict(c) for c in json.loads(row.changes)))
+
+
+def trial_state_row(conn: Connection, nct_id: str) -> Any:
+    return conn.execute(sa.select(trial_state).where(trial_state.c.nct_id == nct_id)).first()
+
+
+def upsert_state(conn: Connection, nct_id: str, exists: bool, values: dict[str, Any]) -> None:
+    if exists:
+        conn.execute(trial_state.update().where(trial_state.c.nct_id == nct_id).values(**values))
+    else:
+        conn.execute(trial_state.insert().values(nct_id=nct_id, **values))
+
+
+def mark_success(conn: Connection, nct_id: str) -> None:
+    moment = stamp()
+    values = {"last_checked": moment, "last_success": moment, "consecutive_failures": 0,
+              "last_error": None}
+    upsert_state(conn, nct_id, trial_state_row(conn, nct_id) is not None, values)

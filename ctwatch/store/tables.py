@@ -1,0 +1,112 @@
+"""The store's tables and their migrations: the one place its schema is written down.
+
+A new store is created at SCHEMA_VERSION; an older one is brought to it one step at a time
+(MIGRATIONS); a store written by a newer ctwatch is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ctwatch.errors import StoreError
+
+SCHEMA_VERSION = 2
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "ctwatch_meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+snapshots = sa.Table(
+    "snapshots", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("nct_id", sa.String(11), nullable=False, index=True),
+    sa.Column("fetched_at", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("url", sa.Text),
+    sa.Column("registry_version", sa.Integer),
+    sa.Column("registry_date", sa.String(32)),
+    sa.Column("parser_version", sa.Integer, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("trial", sa.Text, nullable=False),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+)
+change_sets = sa.Table(
+    "change_sets", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("nct_id", sa.String(11), nullable=False, index=True),
+    sa.Column("from_snapshot", sa.Integer, sa.ForeignKey("snapshots.id"), nullable=False),
+    sa.Column("to_snapshot", sa.Integer, sa.ForeignKey("snapshots.id"), nullable=False,
+              unique=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("changes", sa.Text, nullable=False),
+)
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("change_set", sa.Integer, sa.ForeignKey("change_sets.id"), nullable=False),
+    sa.Column("channel", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("delivered_at", sa.String(32)),
+    # The identity of the message an alert was first tried in, shared by the alerts sent
+    # together (status "sending" while in flight): every later try, after a failure or a crash,
+    # sends the same message (same Message-ID, same Idempotency-Key), so a receiver that got it
+    # can drop the repeat.
+    sa.Column("claim", sa.String(64)),
+    sa.Column("claimed_at", sa.String(32)),
+    sa.UniqueConstraint("change_set", "channel"),
+)
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("started_at", sa.String(32), nullable=False),
+    sa.Column("finished_at", sa.String(32)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("data_timestamp", sa.String(32)),
+    sa.Column("counts", sa.Text, nullable=False, default="{}"),
+)
+trial_state = sa.Table(
+    "trial_state", metadata,
+    sa.Column("nct_id", sa.String(11), primary_key=True),
+    sa.Column("last_checked", sa.String(32)),
+    sa.Column("last_success", sa.String(32)),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+)
+
+
+
+def migrate(conn: Connection) -> None:
+    """Bring the schema to SCHEMA_VERSION; refuse a store written by a newer ctwatch."""
+    metadata.create_all(conn, tables=[meta])
+    found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    version = int(found) if found else 0
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"store schema version {version} is newer than this ctwatch "
+                         f"understands ({SCHEMA_VERSION}); upgrade ctwatch")
+    if version == 0:
+        metadata.create_all(conn)  # a new store is created at the current version
+        version = SCHEMA_VERSION
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        MIGRATIONS[step](conn)
+    if found != str(SCHEMA_VERSION):
+        conn.execute(meta.delete().where(meta.c.key == "schema_version"))
+        conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+
+def _v2_outbox_claims(conn: Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN claim VARCHAR(64)"))
+    conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN claimed_at VARCHAR(32)"))
+
+
+#: schema version → the step that brings a store of version - 1 to it
+MIGRATIONS = {2: _v2_outbox_claims}
+
+#: outbox states of an alert still owed to its channel
+UNDELIVERED = ("pending", "sending")

@@ -8,23 +8,37 @@ or kind, is one change of that field. Values derived from other values are not c
 their own, so one edit in the registry is one change here: arm dosing (read from the arm's
 description), an intervention's ``arms`` (the mirror of ``arms[].interventions``), criterion
 ids and thresholds (from position and text), and ``eligibility.text`` (unless the criteria
-are otherwise equal). Severities come from :mod:`ctwatch.rules`.
+are otherwise equal). Severities come from :mod:`ctwatch.rules`; a long text's summary line
+comes from :mod:`ctwatch.wording`, the word diff that alerts show too.
+
+Why not deepdiff, which the first design named: a generic deep diff does not know which two
+elements are the same arm, outcome or criterion, and that is most of the work here (the
+identities and renames above, reworded criteria paired by word similarity), which deepdiff
+would need written anyway, as callbacks. Its paths are positions (``root['outcomes'][2]``),
+while the rules give severities per field by patterns over paths that name the element
+(``outcomes[primary: *]``, ``status.overall``), and some depend on the values (a status that
+becomes TERMINATED is critical). It would also report each value derived from another (a
+criterion's thresholds and ids, dosing read from an arm's description) as a change of its own,
+where one edit in the registry must be one change. And registry text is third-party input: each
+step here that is not linear (pairing edited criteria, word matching) runs on a budget counted
+in steps (:mod:`ctwatch.limits`) and, once it is spent, gives a coarser answer that still
+reports every change, whereas deepdiff's documentation warns that ignoring the order of
+unhashable items (ours are records) can be expensive. All this is a few hundred lines over the
+standard library's difflib, with no dependency to follow.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections import defaultdict, deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date
-from difflib import SequenceMatcher
+from operator import attrgetter
 from typing import Any
 
 from ctwatch.limits import COMPARISON_STEPS, PAIRING_STEPS, SUMMARY_STEPS
 from ctwatch.model import (
-    SEVERITIES,
     Arm,
     Change,
     Contact,
@@ -38,13 +52,11 @@ from ctwatch.model import (
     Trial,
 )
 from ctwatch.rules import IGNORED, Rules
+from ctwatch.wording import LONG_TEXT, Budget, OverBudget, WordMatcher, word_summary
 
 AFTER_START = "outcome_changed_after_start"
-LONG_TEXT = 60  # characters: a longer text is summarized word by word
 KEY_WIDTH = 80  # characters of a bracketed key in a path, before "…"
 SIMILAR_CRITERION = 0.6  # difflib ratio of words above which an edited criterion is the same
-CONTEXT_WORDS = 1  # unchanged words shown around each edit of a long text
-MAX_EDITS = 3  # edits shown in the summary of a long text
 CRITERIA_SECTIONS = ("inclusion", "exclusion", "unclassified")
 WHOLE_LISTS = ("design.phases", "eligibility.std_ages")  # compared as one value, in any order
 
@@ -69,12 +81,13 @@ def diff(old: Trial, new: Trial, rules: Rules | None = None,
     then in the order of the record. ``today`` decides whether the study has started."""
     rules = rules or Rules.default()
     started = has_started(new.status.start.date or old.status.start.date, today or date.today())
-    pairing, summaries = _Budget(PAIRING_STEPS), _Budget(SUMMARY_STEPS)
+    pairing, summaries = Budget(PAIRING_STEPS), Budget(SUMMARY_STEPS)
     changes = [_weigh(found, rules, started, summaries) for found in _trial(old, new, pairing)]
-    return sorted((c for c in changes if c is not None), key=_order)
+    by_section = sorted((c for c in changes if c is not None), key=_section)
+    return sorted(by_section, key=attrgetter("severity"), reverse=True)  # stable: keeps sections
 
 
-def _weigh(found: _Found, rules: Rules, started: bool, budget: _Budget) -> Change | None:
+def _weigh(found: _Found, rules: Rules, started: bool, budget: Budget) -> Change | None:
     category, severity = rules.classify(found.path, found.old, found.new)
     if severity == IGNORED:
         return None
@@ -83,9 +96,9 @@ def _weigh(found: _Found, rules: Rules, started: bool, budget: _Budget) -> Chang
                   summary(found, budget), flags)
 
 
-def _order(change: Change) -> tuple[int, int]:
+def _section(change: Change) -> int:
     section = re.match(r"[^.\[]*", change.path).group()  # type: ignore[union-attr]
-    return -SEVERITIES.index(change.severity), _SECTION_RANK.get(section, len(_SECTION_RANK))
+    return _SECTION_RANK.get(section, len(_SECTION_RANK))
 
 
 def has_started(start: str | None, today: date) -> bool:
@@ -100,7 +113,7 @@ def has_started(start: str | None, today: date) -> bool:
 # -- the trial, section by section ------------------------------------------------------------
 
 
-def _trial(old: Trial, new: Trial, budget: _Budget) -> Iterator[_Found]:
+def _trial(old: Trial, new: Trial, budget: Budget) -> Iterator[_Found]:
     special: dict[str, Callable[[Trial, Trial], Iterator[_Found]]] = {
         "arms": _arms, "interventions": _interventions, "outcomes": _outcomes,
         "eligibility": lambda a, b: _eligibility(a, b, budget),
@@ -146,7 +159,7 @@ def _outcomes(old: Trial, new: Trial) -> Iterator[_Found]:
     yield from _records("outcomes", old.outcomes, new.outcomes)
 
 
-def _eligibility(old: Trial, new: Trial, budget: _Budget) -> Iterator[_Found]:
+def _eligibility(old: Trial, new: Trial, budget: Budget) -> Iterator[_Found]:
     a, b = old.eligibility, new.eligibility
     for f in fields(a):
         before, after = getattr(a, f.name), getattr(b, f.name)
@@ -168,7 +181,7 @@ def _trees(criteria: Sequence[Criterion]) -> list[tuple[Any, ...]]:
 
 
 def _criteria(path: str, old: Sequence[Criterion], new: Sequence[Criterion],
-              budget: _Budget) -> Iterator[_Found]:
+              budget: Budget) -> Iterator[_Found]:
     """Sibling criteria matched by text, then by word similarity; children below their
     parent, but every criterion's path is its section and its own text."""
     before, after = _trees(old), _trees(new)
@@ -187,7 +200,7 @@ def _criteria(path: str, old: Sequence[Criterion], new: Sequence[Criterion],
 
 
 def _similarity(old: list[tuple[Any, ...]], new: list[tuple[Any, ...]]
-                ) -> Callable[[int, int, _Budget], float]:
+                ) -> Callable[[int, int, Budget], float]:
     """How surely ``old[i]`` and ``new[j]`` are one criterion edited: reworded text over the
     same sub-criteria, or similar wording."""
     words = [tree[0].split() for tree in old], [tree[0].split() for tree in new]
@@ -195,10 +208,10 @@ def _similarity(old: list[tuple[Any, ...]], new: list[tuple[Any, ...]]
     kids = ([shapes.setdefault(tree[1], len(shapes)) if tree[1] else None for tree in old],
             [shapes.setdefault(tree[1], len(shapes)) if tree[1] else None for tree in new])
 
-    def similar(i: int, j: int, budget: _Budget) -> float:
+    def similar(i: int, j: int, budget: Budget) -> float:
         if kids[0][i] is not None and kids[0][i] == kids[1][j]:
             return 1.0
-        ratio = _Matcher(words[0][i], words[1][j], budget).ratio()
+        ratio = WordMatcher(words[0][i], words[1][j], budget).ratio()
         return ratio if ratio >= SIMILAR_CRITERION else 0.0
 
     return similar
@@ -288,7 +301,7 @@ def _unpaired(old: int, new: int, pairs: dict[int, int]
 
 
 def _pair_similar(old: int, new: int, pairs: dict[int, int],
-                  similar: Callable[[int, int, _Budget], float], budget: _Budget) -> None:
+                  similar: Callable[[int, int, Budget], float], budget: Budget) -> None:
     """Pair the most similar of the unpaired elements, best score first. They are compared
     nearest first (by rank among the unpaired) while the budget lasts, so that in a list too
     long to compare every pair an element edited in place still finds its edit."""
@@ -302,7 +315,7 @@ def _pair_similar(old: int, new: int, pairs: dict[int, int],
             score = similar(left[p], right[q], budget)
             if score > 0:
                 scored.append((-score, left[p], right[q]))
-    except _OverBudget:
+    except OverBudget:
         pass  # the ones not paired are reported removed and added
     for _, i, j in sorted(scored):
         if j not in pairs and i not in taken:
@@ -391,7 +404,7 @@ def _key(text: str) -> str:
 # -- summaries --------------------------------------------------------------------------------
 
 
-def summary(found: _Found, budget: _Budget | None = None) -> str:
+def summary(found: _Found, budget: Budget | None = None) -> str:
     """One human line: ``status.overall: RECRUITING → TERMINATED``."""
     if found.element:
         return f"{found.path}: {found.kind}"
@@ -411,91 +424,3 @@ def _show(value: Any) -> str:
         return ", ".join(_show(item) for item in value)
     text = " ".join(str(value).split())
     return text if len(text) <= LONG_TEXT else text[: LONG_TEXT - 1].rstrip() + "…"
-
-
-def word_summary(old: str, new: str, budget: _Budget | None = None) -> str:
-    """The words that changed, with a word of context: ``… «within 14 days» → «within 28
-    days» …``; at most MAX_EDITS edits are shown."""
-    a, b = old.split(), new.split()
-    hunks = _hunks(_opcodes(a, b, budget or _Budget(SUMMARY_STEPS)))
-    if not hunks:
-        return "white space only"
-    parts = []
-    for i1, i2, j1, j2 in hunks[:MAX_EDITS]:
-        before = min(CONTEXT_WORDS, i1 if not parts else CONTEXT_WORDS)
-        after = min(CONTEXT_WORDS, len(a) - i2)
-        parts.append(f"«{' '.join(a[i1 - before:i2 + after])}» → "
-                     f"«{' '.join(b[j1 - before:j2 + after])}»")
-    text = " … ".join(parts)
-    if hunks[0][0] > CONTEXT_WORDS:
-        text = "… " + text
-    more = len(hunks) - MAX_EDITS
-    if more > 0:
-        return f"{text} … (+{more} more edit{'s' if more > 1 else ''})"
-    return text + " …" if len(a) - hunks[-1][1] > CONTEXT_WORDS else text
-
-
-def _hunks(opcodes: list[tuple[str, int, int, int, int]]) -> list[list[int]]:
-    """Edits as [i1, i2, j1, j2]; edits closer than twice the context are one edit."""
-    hunks: list[list[int]] = []
-    for tag, i1, i2, j1, j2 in opcodes:
-        if tag == "equal":
-            continue
-        if hunks and i1 - hunks[-1][1] <= 2 * CONTEXT_WORDS:
-            hunks[-1][1], hunks[-1][3] = i2, j2
-        else:
-            hunks.append([i1, i2, j1, j2])
-    return hunks
-
-
-def _opcodes(a: list[str], b: list[str], budget: _Budget) -> list[tuple[str, int, int, int, int]]:
-    """difflib's edits from ``a`` to ``b``; past the budget, all from the first word that
-    differs to the last one is one edit."""
-    try:
-        return _Matcher(a, b, budget).get_opcodes()
-    except _OverBudget:
-        pass
-    shortest = min(len(a), len(b))
-    head = next((n for n in range(shortest) if a[n] != b[n]), shortest)
-    tail = next((n for n in range(shortest - head) if a[-1 - n] != b[-1 - n]), shortest - head)
-    edits = [("equal", 0, head, 0, head), ("replace", head, len(a) - tail, head, len(b) - tail),
-             ("equal", len(a) - tail, len(a), len(b) - tail, len(b))]
-    return [edit for edit in edits if edit[1] < edit[2] or edit[3] < edit[4]]
-
-
-# -- bounded matching -------------------------------------------------------------------------
-
-
-class _OverBudget(Exception):
-    """A budget of matching steps is spent (caught in this module, never raised out of it)."""
-
-
-@dataclass(slots=True)
-class _Budget:
-    steps: int
-
-    def spend(self, steps: int) -> None:
-        self.steps -= steps
-        if self.steps < 0:
-            raise _OverBudget
-
-
-class _Matcher(SequenceMatcher):
-    """difflib's matcher of two word lists, on a budget: a step for each word of either list
-    (indexing them), and before each longest-match search, a step for each word of ``a`` it
-    looks up and each occurrence in ``b`` it goes through (``b2j``: difflib's index of ``b``).
-    diff-match-patch bounds its diff by a wall-clock timeout instead; counted steps keep the
-    result the same however busy the machine is, without a dependency."""
-
-    def __init__(self, a: list[str], b: list[str], budget: _Budget) -> None:
-        budget.spend(len(a) + len(b))
-        super().__init__(None, a, b, autojunk=False)
-        self.budget = budget
-        looked_up = (1 + len(self.b2j.get(word, ())) for word in a)
-        self.cost = list(itertools.accumulate(looked_up, initial=0))  # cost of a[:n]: cost[n]
-
-    def find_longest_match(self, alo: int = 0, ahi: int | None = None, blo: int = 0,
-                           bhi: int | None = None) -> Any:
-        ahi = len(self.a) if ahi is None else ahi
-        self.budget.spend(self.cost[ahi] - self.cost[alo])
-        return super().find_longest_match(alo, ahi, blo, bhi)

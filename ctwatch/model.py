@@ -7,9 +7,11 @@ beside this module. Every key is always present; absent values are ``None`` or e
 from __future__ import annotations
 
 import json
+import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, is_dataclass
+from enum import Enum, StrEnum
 from importlib import resources
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -49,6 +51,8 @@ class Record:
 def _dump(value: Any) -> Any:
     if isinstance(value, Record):
         return value.to_dict()
+    if isinstance(value, Enum):
+        return value.value  # the published shape holds plain strings
     if isinstance(value, tuple):
         return [_dump(item) for item in value]
     return value
@@ -257,8 +261,32 @@ def schema() -> dict[str, Any]:
     return json.loads(text)
 
 
-#: Change severities, least severe first, so ``SEVERITIES.index`` orders them (DESIGN §7).
-SEVERITIES = ("info", "minor", "major", "critical")
+def _by_rank(compare: Callable[[int, int], bool]) -> Callable[[Severity, object], bool]:
+    """A comparison of severities by rank; a plain string is read as its severity."""
+    def method(self: Severity, other: object) -> bool:
+        if not isinstance(other, str):
+            return NotImplemented
+        return compare(_RANK[self], _RANK[Severity(other)])
+    return method
+
+
+class Severity(StrEnum):
+    """How much a change matters (DESIGN §7), least first. Members compare by that rank, not
+    as strings, so ``max``, ``>=`` and ``sorted`` order them; their values are the strings
+    published in JSON and written in config.yaml (``Severity("major") is Severity.MAJOR``)."""
+
+    INFO = "info"
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+    __lt__ = _by_rank(operator.lt)
+    __le__ = _by_rank(operator.le)
+    __gt__ = _by_rank(operator.gt)
+    __ge__ = _by_rank(operator.ge)
+
+
+_RANK = {severity: rank for rank, severity in enumerate(Severity)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,15 +302,18 @@ class Change(Record):
     old: Any = None
     new: Any = None
     category: str = ""
-    severity: str = "info"  # one of SEVERITIES
+    severity: Severity = Severity.INFO
     summary: str = ""
     flags: tuple[str, ...] = ()  # e.g. "outcome_changed_after_start"
 
+    def __post_init__(self) -> None:
+        # A string (stored JSON, a rule, a caller) becomes the ordered member here, once.
+        object.__setattr__(self, "severity", Severity(self.severity))
 
-def top_severity(changes: Iterable[Change]) -> str | None:
+
+def top_severity(changes: Iterable[Change]) -> Severity | None:
     """The most severe severity among changes; None for none."""
-    ranks = [SEVERITIES.index(change.severity) for change in changes]
-    return SEVERITIES[max(ranks)] if ranks else None
+    return max((change.severity for change in changes), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,8 +351,8 @@ class ChangeSet(Record):
     changes: tuple[Change, ...] = ()
 
     @property
-    def top_severity(self) -> str:
-        return top_severity(self.changes) or "info"
+    def top_severity(self) -> Severity:
+        return top_severity(self.changes) or Severity.INFO
 
     def to_dict(self) -> dict[str, Any]:
-        return {**Record.to_dict(self), "top_severity": self.top_severity}
+        return {**Record.to_dict(self), "top_severity": self.top_severity.value}

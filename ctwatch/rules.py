@@ -22,11 +22,11 @@ from functools import lru_cache
 from typing import Any, get_args, get_origin, get_type_hints
 
 from ctwatch.errors import ConfigError
-from ctwatch.model import SEVERITIES, Criterion, Trial
+from ctwatch.model import Criterion, Severity, Trial
 
-IGNORED = "ignored"
-#: Every severity a rule may give, most severe first (as the error messages list them).
-LEVELS = (*reversed(SEVERITIES), IGNORED)
+IGNORED = "ignored"  # not a Severity: a change given this level is dropped, never stored
+#: Every level a rule may give, most severe first (as the error messages list them).
+LEVELS = (*reversed(Severity), IGNORED)
 STOPPED = ("SUSPENDED", "TERMINATED", "WITHDRAWN")
 RULE_KEYS = ("ignore", "severity")
 
@@ -38,7 +38,7 @@ class Default:
 
     pattern: str
     category: str
-    severity: str
+    severity: str  # a Severity, or IGNORED
     new_in: tuple[Any, ...] = ()
     either_in: tuple[Any, ...] = ()
 
@@ -57,38 +57,38 @@ DEFAULTS: tuple[Default, ...] = (
     Default("status.last_update_posted", "bookkeeping", IGNORED),
     Default("status.verified", "bookkeeping", IGNORED),
     Default("eligibility.std_ages", "eligibility", IGNORED),
-    Default("status.overall", "status", "critical", new_in=STOPPED),
-    Default("status.overall", "status", "major"),
-    Default("status.why_stopped", "status", "major"),
-    Default("status.has_results", "results", "major"),
-    Default("status.primary_completion", "dates", "major"),
-    Default("status", "dates", "minor"),
-    Default("design.enrollment", "enrollment", "major"),
-    Default("design", "design", "major"),
-    Default("outcomes[*].kind", "primary_outcome", "critical", either_in=("primary",)),
-    Default("outcomes[primary: *]", "primary_outcome", "critical"),
-    Default("outcomes[secondary: *]", "secondary_outcome", "major"),
-    Default("outcomes", "other_outcome", "minor"),
-    Default("arms", "arms", "major"),
-    Default("interventions", "interventions", "major"),
-    Default("eligibility", "eligibility", "major"),
-    Default("brief_title", "titles", "minor"),
-    Default("official_title", "titles", "minor"),
-    Default("acronym", "titles", "minor"),
-    Default("brief_summary", "descriptions", "minor"),
-    Default("detailed_description", "descriptions", "minor"),
-    Default("conditions", "conditions", "minor"),
-    Default("keywords", "keywords", "minor"),
-    Default("sponsor.collaborators", "collaborators", "minor"),
-    Default("sponsor", "sponsor", "minor"),
-    Default("officials", "officials", "minor"),
-    Default("nct_id", "identifiers", "minor"),
-    Default("org_study_id", "identifiers", "minor"),
-    Default("locations[*].contacts", "contacts", "info"),
-    Default("locations", "locations", "info"),
-    Default("contacts", "contacts", "info"),
+    Default("status.overall", "status", Severity.CRITICAL, new_in=STOPPED),
+    Default("status.overall", "status", Severity.MAJOR),
+    Default("status.why_stopped", "status", Severity.MAJOR),
+    Default("status.has_results", "results", Severity.MAJOR),
+    Default("status.primary_completion", "dates", Severity.MAJOR),
+    Default("status", "dates", Severity.MINOR),
+    Default("design.enrollment", "enrollment", Severity.MAJOR),
+    Default("design", "design", Severity.MAJOR),
+    Default("outcomes[*].kind", "primary_outcome", Severity.CRITICAL, either_in=("primary",)),
+    Default("outcomes[primary: *]", "primary_outcome", Severity.CRITICAL),
+    Default("outcomes[secondary: *]", "secondary_outcome", Severity.MAJOR),
+    Default("outcomes", "other_outcome", Severity.MINOR),
+    Default("arms", "arms", Severity.MAJOR),
+    Default("interventions", "interventions", Severity.MAJOR),
+    Default("eligibility", "eligibility", Severity.MAJOR),
+    Default("brief_title", "titles", Severity.MINOR),
+    Default("official_title", "titles", Severity.MINOR),
+    Default("acronym", "titles", Severity.MINOR),
+    Default("brief_summary", "descriptions", Severity.MINOR),
+    Default("detailed_description", "descriptions", Severity.MINOR),
+    Default("conditions", "conditions", Severity.MINOR),
+    Default("keywords", "keywords", Severity.MINOR),
+    Default("sponsor.collaborators", "collaborators", Severity.MINOR),
+    Default("sponsor", "sponsor", Severity.MINOR),
+    Default("officials", "officials", Severity.MINOR),
+    Default("nct_id", "identifiers", Severity.MINOR),
+    Default("org_study_id", "identifiers", Severity.MINOR),
+    Default("locations[*].contacts", "contacts", Severity.INFO),
+    Default("locations", "locations", Severity.INFO),
+    Default("contacts", "contacts", Severity.INFO),
 )
-FALLBACK = ("other", "minor")
+FALLBACK = ("other", Severity.MINOR)
 
 
 def default_for(path: str, old: Any = None, new: Any = None) -> tuple[str, str]:
@@ -152,7 +152,7 @@ def _severity_map(section: Any, key: str) -> tuple[tuple[str, str], ...]:
         if level not in LEVELS:
             raise ConfigError(f"{level!r} is not one of {', '.join(LEVELS)}",
                               key=f"{key}.{pattern}")
-        out.append((pattern, level))
+        out.append((pattern, level if level == IGNORED else Severity(level)))
     return tuple(out)
 
 

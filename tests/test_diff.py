@@ -13,12 +13,15 @@ from datetime import date
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ctwatch import diff as differ
-from ctwatch import sources
-from ctwatch.diff import AFTER_START, COMPARISON_STEPS, diff, has_started, word_summary
+from ctwatch import sources, wording
+from ctwatch.diff import AFTER_START, COMPARISON_STEPS, diff, has_started
 from ctwatch.model import Change, Contact, Criterion, Intervention, Location, Outcome, Party, Trial
 from ctwatch.rules import DEFAULTS, IGNORED, Rules
+from ctwatch.wording import SUMMARY_CONTEXT, SUMMARY_EDITS, Word, word_diff, word_summary
 from tests.helpers import MYELOMA, MYELOMA_HISTORY, realdata_files
 
 TODAY = date(2024, 6, 1)  # after the start date of NCT04083898 (2020-04-03)
@@ -461,8 +464,8 @@ def test_two_different_real_records_are_compared_without_error() -> None:
     first, second = (sources.parse(p.read_bytes())[0] for p in realdata_files("api_v2")[:2])
     changes = diff(first, second, today=TODAY)
     assert "nct_id" in {c.path for c in changes}
-    ranks = [["critical", "major", "minor", "info"].index(c.severity) for c in changes]
-    assert ranks == sorted(ranks)
+    severities = [c.severity for c in changes]  # ordered by rank (tests/test_model.py)
+    assert len(set(severities)) > 1 and severities == sorted(severities, reverse=True)
 
 
 def test_default_rules_are_used_when_none_are_given(trial: Trial) -> None:
@@ -536,7 +539,61 @@ def test_a_list_too_long_to_compare_every_pair_pairs_the_edits_made_in_place(
 
 def test_past_the_summary_budget_first_to_last_edit_is_one_edit(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(differ, "SUMMARY_STEPS", 0)
+    monkeypatch.setattr(wording, "SUMMARY_STEPS", 0)
     assert word_summary("a b c d e f", "a X c d Y f") == "«a b c d e f» → «a X c d Y f»"
     assert word_summary("a b c d e f g", "a b X d e f g") == "… «b c d» → «b X d» …"
     assert word_summary("a  b", "a b") == "white space only"
+    assert word_diff("a b c d e f", "a X c d Y f", 1) == (
+        Word("same", "a"), Word("del", "b c d e"), Word("ins", "X c d Y"), Word("same", "f"))
+
+
+# -- one word diff (ctwatch.wording): the summary line, and the view of alerts ------------------
+
+W = " ".join(f"w{n}" for n in range(12))  # w0 … w11
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    pytest.param(W, W.replace("w6", "X"), "… w4 w5 -w6 +X w7 w8 …", id="edit-inside"),
+    pytest.param(W, W.replace("w0", "X"), "-w0 +X w1 w2 …", id="edit-first"),
+    pytest.param(W, W + " Y", "… w10 w11 +Y", id="added-at-the-end"),
+    pytest.param(W, W.replace("w3", "X").replace("w8", "Y"),
+                 "… w1 w2 -w3 +X w4 w5 w6 w7 -w8 +Y w9 w10 …", id="4-apart-one-group"),
+    pytest.param(W, W.replace("w2", "X").replace("w8", "Y"),
+                 "w0 w1 -w2 +X w3 w4 … w6 w7 -w8 +Y w9 w10 …", id="5-apart-two-groups"),
+    pytest.param(W, W.replace(" ", "  "), "", id="white-space-only"),
+])
+def test_word_diff_keeps_context_around_edits_and_cuts_the_rest(old: str, new: str,
+                                                                 expected: str) -> None:
+    # Two words of context: edits at most four unchanged words apart show them all; five
+    # apart, one word is cut, as in the summary line (and in unified diffs).
+    marks = {"same": "", "del": "-", "ins": "+", "gap": ""}
+    shown = " ".join(marks[w.op] + w.text for w in word_diff(old, new, context=2))
+    assert shown == expected
+
+
+def summary_from_view(words: tuple[Word, ...]) -> str:
+    """The summary line that the word view (at the summary's context) shows."""
+    groups: list[tuple[list[str], list[str]]] = []
+    for index, word in enumerate(words):
+        if word.op == "gap":
+            continue
+        if index == 0 or words[index - 1].op == "gap":
+            groups.append(([], []))
+        for side, ops in zip(groups[-1], (("same", "del"), ("same", "ins")), strict=True):
+            side.extend([word.text] if word.op in ops else [])
+    if not groups:
+        return "white space only"
+    text = " … ".join(f"«{' '.join(old)}» → «{' '.join(new)}»"
+                      for old, new in groups[:SUMMARY_EDITS])
+    text = ("… " if words[0].op == "gap" else "") + text
+    more = len(groups) - SUMMARY_EDITS
+    if more > 0:
+        return f"{text} … (+{more} more edit{'s' if more > 1 else ''})"
+    return text + (" …" if words[-1].op == "gap" else "")
+
+
+@given(old=st.lists(st.sampled_from("abcd"), max_size=30),
+       new=st.lists(st.sampled_from("abcdX"), max_size=30))
+def test_the_summary_line_shows_what_the_word_view_shows(old: list[str], new: list[str]) -> None:
+    a, b = " ".join(old), " ".join(new)
+    assert word_summary(a, b) == summary_from_view(word_diff(a, b, SUMMARY_CONTEXT))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
+from itertools import product
 
 import jsonschema
 import pytest
@@ -11,6 +13,8 @@ import pytest
 from ctwatch.errors import InvalidNctId
 from ctwatch.model import (
     Arm,
+    Change,
+    ChangeSet,
     Contact,
     Criterion,
     Dose,
@@ -20,11 +24,13 @@ from ctwatch.model import (
     Official,
     Outcome,
     Party,
+    Severity,
     Sponsor,
     Threshold,
     Trial,
     parse_nct_id,
     schema,
+    top_severity,
 )
 from ctwatch.sources.terms import ENUMS
 
@@ -147,3 +153,53 @@ def test_every_known_enum_list_is_the_registry_vocabulary() -> None:
     assert len(lists) == 17
     for values in lists:  # officials' roles and site statuses are part of a vocabulary
         assert any(values <= vocabulary for vocabulary in ENUMS.values()), sorted(values)
+
+
+# -- severities -------------------------------------------------------------------------------
+
+#: DESIGN §7, least severe first: not the alphabetical order ("critical" < "info" < "major").
+ORDER = ["info", "minor", "major", "critical"]
+
+
+def test_severities_are_the_published_strings_least_severe_first() -> None:
+    assert [severity.value for severity in Severity] == ORDER
+    assert sorted(Severity(s) for s in reversed(ORDER)) == ORDER != sorted(ORDER)
+
+
+@pytest.mark.parametrize(("low", "high"), product(ORDER, ORDER))
+def test_severities_compare_by_rank(low: str, high: str) -> None:
+    below = ORDER.index(low) < ORDER.index(high)
+    assert (Severity(low) < Severity(high)) is below
+    assert (Severity(low) >= Severity(high)) is not below
+    # a plain string (a config value) is read as its severity, on either side
+    assert (Severity(low) < high) is below and (low < Severity(high)) is below
+    assert max(Severity(low), Severity(high)) == ORDER[max(ORDER.index(low), ORDER.index(high))]
+
+
+@pytest.mark.parametrize(("severities", "top"), [
+    ([], None),
+    (["info"], "info"),
+    (["minor", "critical", "info"], "critical"),  # the greatest string would be "minor"
+    (["major", "info", "minor"], "major"),
+])
+def test_top_severity_is_the_most_severe(severities: list[str], top: str | None) -> None:
+    changes = [Change("status.overall", "changed", severity=s) for s in severities]
+    assert top_severity(changes) == top
+
+
+def change_set(*changes: Change) -> ChangeSet:
+    return ChangeSet(1, "NCT04083898", "T", 1, 2, 3, 4, "2024-01-01", "2024-02-01",
+                     "2024-02-02T00:00:00Z", changes)
+
+
+def test_severities_are_published_and_read_back_as_plain_strings() -> None:
+    published = change_set(Change("status.overall", "changed", "RECRUITING", "TERMINATED",
+                                  "status", Severity.CRITICAL, "status.overall: …")).to_dict()
+    assert json.dumps(published["changes"][0]["severity"]) == '"critical"'
+    assert type(published["changes"][0]["severity"]) is str
+    assert (published["top_severity"], type(published["top_severity"])) == ("critical", str)
+    stored = json.loads(json.dumps(published))  # as the store keeps it
+    read = ChangeSet.from_dict(stored)
+    assert read.changes[0].severity is Severity.CRITICAL
+    assert read.to_dict() == published
+    assert change_set().to_dict()["top_severity"] == "info"  # no change: the least, as before

@@ -54,11 +54,32 @@ def test_email_defaults_to_starttls_on_port_587() -> None:
 def test_min_severity_and_digest_are_read() -> None:
     [channel] = build({"kind": "stdout", "min_severity": "critical", "digest": True})
     assert (channel.min_severity, channel.digest) == ("critical", True)
-    assert [channel.accepts(s) for s in ("info", "minor", "major", "critical")] == [
-        False, False, False, True]
-    [default] = build("stdout")
-    assert [default.accepts(s) for s in ("info", "minor", "major", "critical")] == [
-        False, True, True, True]
+
+
+#: min_severity (None: not given) → the top severities of the change sets sent on the channel
+SENT = {
+    "info": ["info", "minor", "major", "critical"],
+    "minor": ["minor", "major", "critical"],
+    None: ["minor", "major", "critical"],
+    "major": ["major", "critical"],
+    "critical": ["critical"],
+}
+
+
+@pytest.mark.parametrize(("min_severity", "sent"), SENT.items())
+def test_min_severity_sends_what_reaches_it_in_the_order_of_severities(
+        min_severity: str | None, sent: list[str]) -> None:
+    given = {"min_severity": min_severity} if min_severity else {}
+    [channel] = build({"kind": "stdout", **given})
+    assert {s for s in SENT["info"] if channel.accepts(s)} == set(sent)
+
+
+@pytest.mark.parametrize("value", ["high", "Major", " major", "", None, 3, ["major"]])
+def test_an_unknown_min_severity_is_one_line_naming_the_key(value: Any) -> None:
+    with pytest.raises(ConfigError) as raised:
+        build({"kind": "stdout", "min_severity": value})
+    assert str(raised.value) == (f"notify[0].min_severity: {value!r} is not one of info, minor, "
+                                 "major, critical")
 
 
 BAD = [

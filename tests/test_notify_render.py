@@ -136,15 +136,6 @@ def test_unknown_registry_versions_link_to_the_history_tab(change_set: ChangeSet
     assert f"history: https://clinicaltrials.gov/study/{TRIAL}?tab=history\n" in text + "\n"
 
 
-def test_word_diff_keeps_context_around_edits_and_cuts_the_rest() -> None:
-    old = " ".join(f"w{n}" for n in range(40))
-    new = old.replace("w20", "W20")
-    words = present.word_diff(old, new, context=3)
-    assert [(w.op, w.text) for w in words] == [
-        ("gap", "…"), ("same", "w17 w18 w19"), ("del", "w20"), ("ins", "W20"),
-        ("same", "w21 w22 w23"), ("gap", "…")]
-
-
 def test_outcome_elements_read_as_measure_and_time_frame() -> None:
     outcome = Outcome("primary", "Overall response rate", None, "6 months").to_dict()
     assert present.shown(outcome) == "Overall response rate (time frame: 6 months)"

@@ -13,8 +13,8 @@ from ctwatch import sources
 from ctwatch.config import parse_config
 from ctwatch.diff import diff
 from ctwatch.errors import ConfigError
-from ctwatch.model import Trial
-from ctwatch.rules import Rules, default_for, matches
+from ctwatch.model import Severity, Trial
+from ctwatch.rules import IGNORED, Rules, default_for, matches
 from tests.helpers import MYELOMA
 
 SITE = "locations[Washington University School of Medicine, Saint Louis]"
@@ -138,6 +138,13 @@ def test_rules_from_the_design_example_config(trial: Trial) -> None:
     changes = diff(trial, edited, rules, date(2024, 6, 1))
     assert [(c.path, c.severity) for c in changes] == [
         ("status.completion.date", "major"), (f"{SITE}.status", "info")]
+
+
+@pytest.mark.parametrize("level", ["info", "minor", "major", "critical", "ignored"])
+def test_a_level_from_config_is_an_ordered_severity_or_ignored(level: str) -> None:
+    # A severity from config.yaml must order changes as the defaults do, not as a string.
+    _, severity = Rules.from_config({"severity": {"contacts": level}}).classify("contacts[J]")
+    assert (severity, type(severity)) == (level, str if level == IGNORED else Severity)
 
 
 @pytest.mark.parametrize("mapping", [None, {}, {"ignore": [], "severity": {}},

@@ -18,7 +18,17 @@ import pytest
 
 from ctwatch import criteria, markup
 from ctwatch.diff import diff
-from ctwatch.model import Arm, Criterion, Eligibility, Intervention, Threshold, Trial
+from ctwatch.model import (
+    Arm,
+    Change,
+    ChangeSet,
+    Criterion,
+    Eligibility,
+    Intervention,
+    Threshold,
+    Trial,
+)
+from ctwatch.notify import present
 from ctwatch.sources import classic_text, linking
 from tests.helpers import FIXTURES
 
@@ -228,12 +238,29 @@ def test_2000_reordered_criteria_are_no_change() -> None:
     assert seconds <= 2.0 and changes == []
 
 
+def repetitive(n: int) -> str:
+    """600 words of three, repeated: difflib's matching is cubic on such text (1.5 s against
+    its reverse)."""
+    return " ".join(str(k * (n % 3 + 1) % 3) for k in range(600)) + f" c{n}"
+
+
+def reverse(text: str) -> str:
+    return " ".join(text.split()[::-1])
+
+
 def test_long_repetitive_criteria_are_compared_in_bounded_time() -> None:
-    # difflib's matching is cubic on words repeated: 600 of them against their reverse, 1.5 s.
-    def words(n: int) -> str:
-        return " ".join(str(k * (n % 3 + 1) % 3) for k in range(600)) + f" c{n}"
     old = Trial(NCT, eligibility=Eligibility(
-        inclusion=tuple(Criterion("I", words(n)) for n in range(50))))
+        inclusion=tuple(Criterion("I", repetitive(n)) for n in range(50))))
     new = Trial(NCT, eligibility=Eligibility(
-        inclusion=tuple(Criterion("I", " ".join(words(n).split()[::-1])) for n in range(50))))
+        inclusion=tuple(Criterion("I", reverse(repetitive(n))) for n in range(50))))
     assert cpu(lambda: diff(old, new))[0] <= 5.0
+
+
+def test_an_alert_of_long_repetitive_texts_is_shown_in_bounded_time() -> None:
+    # The word view of alerts is the summary's word diff, on one budget for the whole alert.
+    changes = tuple(Change(f"eligibility.inclusion[c{n}]", "changed", repetitive(n),
+                           reverse(repetitive(n)), "eligibility", "major") for n in range(50))
+    change_set = ChangeSet(1, NCT, "T", 1, 2, 1, 2, None, None, "2024-01-01T00:00:00Z", changes)
+    seconds, view = cpu(lambda: present.alert(change_set))
+    assert seconds <= 5.0
+    assert all(change.words for change in view.changes)  # every one still shown word by word

@@ -19,10 +19,10 @@ from typing import Any, ClassVar, TextIO
 from ctwatch import logs, urls
 from ctwatch.errors import ConfigError, NotifyError
 from ctwatch.logs import key_name, quoted
-from ctwatch.model import SEVERITIES, ChangeSet
+from ctwatch.model import ChangeSet, Severity
 from ctwatch.notify.render import message_text
 
-DEFAULT_MIN_SEVERITY = "minor"
+DEFAULT_MIN_SEVERITY = Severity.MINOR
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Channel:
     def __init__(self, name: str, min_severity: str = DEFAULT_MIN_SEVERITY,
                  digest: bool = False) -> None:
         self.name = name
-        self.min_severity = min_severity
+        self.min_severity = Severity(min_severity)
         self.digest = digest
 
     @classmethod
@@ -68,7 +68,7 @@ class Channel:
 
     def accepts(self, severity: str) -> bool:
         """Whether a change set of this top severity is sent on this channel."""
-        return SEVERITIES.index(severity) >= SEVERITIES.index(self.min_severity)
+        return Severity(severity) >= self.min_severity
 
     def send(self, change_sets: Sequence[ChangeSet]) -> None:
         """Deliver one message about these change sets; NotifyError if it did not get through."""
@@ -106,12 +106,13 @@ def event(change_set: ChangeSet) -> dict[str, Any]:
 # -- configuration helpers --------------------------------------------------------------------
 
 
-def _min_severity(key: str, entry: Mapping[str, Any]) -> str:
+def _min_severity(key: str, entry: Mapping[str, Any]) -> Severity:
     value = entry.get("min_severity", DEFAULT_MIN_SEVERITY)
-    if value not in SEVERITIES:
-        raise ConfigError(f"{quoted(value)} is not one of {', '.join(SEVERITIES)}",
-                          key=f"{key}.min_severity")
-    return value
+    try:
+        return Severity(value)
+    except ValueError:
+        raise ConfigError(f"{quoted(value)} is not one of {', '.join(Severity)}",
+                          key=f"{key}.min_severity") from None
 
 
 def flag(key: str, entry: Mapping[str, Any], name: str, default: bool) -> bool:

@@ -18,14 +18,15 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ctwatch.errors import ConfigError, NotifyError
-from ctwatch.model import ChangeSet
+from ctwatch.model import ChangeSet, Severity
 from ctwatch.notify.channels import Channel, Context, check_port, url_option
 from ctwatch.notify.present import top
 from ctwatch.notify.render import message_markdown, subject
 
 #: apprise's logger: its debug lines can contain whole URLs, so it never reaches ctwatch's logs
 APPRISE_LOGGER = "apprise"
-_SEVERITY_TYPE = {"critical": "failure", "major": "warning", "minor": "info", "info": "info"}
+_SEVERITY_TYPE = {Severity.CRITICAL: "failure", Severity.MAJOR: "warning", Severity.MINOR: "info",
+                  Severity.INFO: "info"}
 
 
 class AppriseChannel(Channel):

@@ -2,7 +2,8 @@
 
 Every format (plain text, Markdown, HTML, Atom) is rendered from the same view, so they never
 disagree on what changed: the trial, the changes grouped by severity with old → new (a word
-diff for long texts), flags spelled out, registry versions and dates, and the links.
+diff for long texts, by :mod:`ctwatch.wording` like each change's summary line), flags spelled
+out, registry versions and dates, and the links.
 
 Registry text enters the view through :func:`line` (``logs.visible``) only: a control
 character (ESC, which a terminal obeys; CR; a bidi override, which reorders what a reader
@@ -14,16 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import Any
 
+from ctwatch.limits import SUMMARY_STEPS
 from ctwatch.logs import visible
-from ctwatch.model import SEVERITIES, Change, ChangeSet
+from ctwatch.model import Change, ChangeSet, Severity
+from ctwatch.wording import LONG_TEXT, Budget, Word, word_diff
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 HISTORY_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history"
 COMPARE_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history&a={a}&b={b}"
-LONG_TEXT = 60  # characters: a longer text changed is shown as a word diff
 CONTEXT_WORDS = 8  # unchanged words kept on each side of an edit in a word diff
 TITLE_WIDTH = 80  # characters of a trial title in a subject line
 
@@ -35,19 +36,10 @@ FLAG_TEXT = {
 
 
 @dataclass(frozen=True, slots=True)
-class Word:
-    """A piece of a word diff: ``same``, ``del`` (old only), ``ins`` (new only) or ``gap``
-    (unchanged words left out)."""
-
-    op: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class ChangeView:
     path: str
     kind: str  # added | removed | changed
-    severity: str
+    severity: Severity
     summary: str  # one line, as the differ wrote it
     old: str  # the value shown; "" for none
     new: str
@@ -57,7 +49,7 @@ class ChangeView:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    severity: str
+    severity: Severity
     changes: tuple[ChangeView, ...]
 
 
@@ -68,7 +60,7 @@ class AlertView:
     id: int
     nct_id: str
     title: str
-    top_severity: str
+    top_severity: Severity
     count: int
     groups: tuple[Group, ...]
     from_version: str  # "v12 of 2022-06-15", or the date alone when the number is unknown
@@ -98,9 +90,10 @@ def links(change_set: ChangeSet) -> dict[str, str]:
 def alert(change_set: ChangeSet) -> AlertView:
     """The view of one change set."""
     found = links(change_set)
-    views = [change_view(change) for change in change_set.changes]
+    budget = Budget(SUMMARY_STEPS)  # one for all the texts of the alert, as for one diff
+    views = [change_view(change, budget) for change in change_set.changes]
     groups = tuple(Group(severity, tuple(v for v in views if v.severity == severity))
-                   for severity in reversed(SEVERITIES))
+                   for severity in reversed(Severity))
     return AlertView(
         id=change_set.id, nct_id=change_set.nct_id, title=title(change_set),
         top_severity=change_set.top_severity, count=len(views),
@@ -128,21 +121,20 @@ def version_label(number: int | None, date: str | None) -> str:
     return f"v{number}" + (f" of {line(date)}" if date else "")
 
 
-def change_view(change: Change) -> ChangeView:
+def change_view(change: Change, budget: Budget | None = None) -> ChangeView:
     old, new = shown(change.old), shown(change.new)
     long = (change.kind == "changed" and isinstance(change.old, str)
             and isinstance(change.new, str) and max(len(old), len(new)) > LONG_TEXT)
     return ChangeView(
         path=line(change.path), kind=change.kind, severity=change.severity,
-        summary=line(change.summary),
-        old=old, new=new, words=word_diff(old, new) if long else (),
+        summary=line(change.summary), old=old, new=new,
+        words=word_diff(old, new, CONTEXT_WORDS, budget) if long else (),
         notes=tuple(FLAG_TEXT.get(flag, flag.replace("_", " ")) for flag in change.flags))
 
 
-def top(change_sets: Iterable[ChangeSet]) -> str:
+def top(change_sets: Iterable[ChangeSet]) -> Severity:
     """The top severity of several change sets."""
-    ranks = [SEVERITIES.index(change_set.top_severity) for change_set in change_sets]
-    return SEVERITIES[max(ranks, default=0)]
+    return max((change_set.top_severity for change_set in change_sets), default=Severity.INFO)
 
 
 def subject(change_sets: Sequence[ChangeSet]) -> str:
@@ -194,32 +186,3 @@ def _element(value: dict[str, Any]) -> str:
         return shown(value["name"]) + (f" ({kind})" if kind else "")
     return "; ".join(f"{key}: {shown(item)}" for key, item in value.items()
                      if shown(item) and not isinstance(item, dict | list))
-
-
-def word_diff(old: str, new: str, context: int = CONTEXT_WORDS) -> tuple[Word, ...]:
-    """Old and new text word by word, long unchanged stretches cut to ``context`` words."""
-    a, b = old.split(), new.split()
-    words: list[Word] = []
-    opcodes = SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
-    for index, (tag, i1, i2, j1, j2) in enumerate(opcodes):
-        if tag == "equal":
-            words.extend(_unchanged(a[i1:i2], index > 0, index < len(opcodes) - 1, context))
-            continue
-        if i2 > i1:
-            words.append(Word("del", " ".join(a[i1:i2])))
-        if j2 > j1:
-            words.append(Word("ins", " ".join(b[j1:j2])))
-    return tuple(words)
-
-
-def _unchanged(run: list[str], before: bool, after: bool, context: int) -> list[Word]:
-    """Unchanged words between edits (``before``: an edit precedes, ``after``: one follows)."""
-    head = context if before else 0
-    tail = context if after else 0
-    if len(run) <= head + tail + 1:
-        return [Word("same", " ".join(run))]
-    kept = [Word("same", " ".join(run[:head]))] if head else []
-    kept.append(Word("gap", "…"))
-    if tail:
-        kept.append(Word("same", " ".join(run[-tail:])))
-    return kept

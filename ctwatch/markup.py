@@ -16,13 +16,15 @@ import html as html_lib
 import re
 import textwrap
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import lxml.html
-from lxml import etree
 from markdown_it import MarkdownIt
 
 from ctwatch.limits import MAX_NESTING
+
+if TYPE_CHECKING:
+    from lxml import etree
+    from markdown_it.token import Token
 
 Markup = Literal["markdown", "html", "plain"]
 
@@ -76,7 +78,7 @@ def blocks(text: str | None, markup: Markup) -> tuple[Block, ...]:
         return ()
     if markup == "markdown":
         if _MARKDOWN_INLINE.search(text) or _MARKDOWN_LINE_START.search(text):
-            return html_blocks(_MARKDOWN.render(text))
+            return markdown_blocks(text)
         return tuple(Block(line) for line in map(clean, _BLANK_LINE.split(text)) if line)
     if markup == "html":
         return html_blocks(text)
@@ -109,8 +111,40 @@ def words(tree: tuple[Block, ...]) -> list[str]:
     return out
 
 
+def markdown_blocks(text: str) -> tuple[Block, ...]:
+    """Blocks of CommonMark text, read off markdown-it's tokens: the blocks its HTML would
+    give (:func:`html_blocks`), without writing and parsing that HTML (nor loading lxml)."""
+    levels: list[list[Block]] = [[]]
+    for token in _MARKDOWN.parse(text):
+        if token.type == "list_item_open":
+            levels.append([])
+        elif token.type == "list_item_close":
+            inner = levels.pop()
+            levels[-1].append(_list_item(inner))
+        elif token.type in ("inline", "code_block", "fence"):
+            line = clean(_inline_text(token.children) if token.type == "inline" else token.content)
+            if line:
+                levels[-1].append(Block(line))
+    return tuple(levels[0])
+
+
+def _inline_text(children: list[Token] | None) -> str:
+    """The text of a paragraph or heading, as its HTML element's text content: an image
+    contributes nothing (an <img> has no text), a line break a newline."""
+    parts = []
+    for child in children or ():
+        if child.type in ("text", "code_inline", "html_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append("\n")
+    return "".join(parts)
+
+
 def html_blocks(text: str) -> tuple[Block, ...]:
     """Blocks of an HTML fragment, as the history API or a CommonMark renderer writes it."""
+    import lxml.html  # only HTML markup needs it: registry markdown is read without it
+    from lxml import etree
+
     try:
         root = lxml.html.fragment_fromstring(text, create_parent="div")
     except (etree.ParserError, ValueError):

@@ -6,6 +6,8 @@ import html
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from ctwatch.markup import (
@@ -15,6 +17,7 @@ from ctwatch.markup import (
     clean,
     html_blocks,
     inline,
+    markdown_blocks,
     render,
     to_text,
     words,
@@ -119,3 +122,15 @@ def test_plain_lists_nested_deeper_than_the_limit_are_text() -> None:
     assert depth == MAX_NESTING - 1
     assert block.text == f"w{MAX_NESTING - 1} - w{MAX_NESTING} - w{MAX_NESTING + 1} - w{levels - 1}"
     assert [word for word in words(tree) if word != "-"] == [f"w{n}" for n in range(levels)]
+
+
+# Registry markdown is read off markdown-it's tokens; its HTML, read as HTML, is the yardstick.
+_PIECES = ["* ", "- ", "1. ", "2) ", "  ", "    ", "\n", "\n\n", "> ", "# ", "```\n", "---\n",
+           "\\>", "\\*", "**", "_", "`", "[a](b)", "![alt](x)", "<b>", "&amp;", "&#x2F;",
+           "\\\n", "text", "Creatinine ≥ 1.5", "\u00a0", "\t"]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=40).map("".join))
+def test_markdown_read_off_tokens_is_what_its_html_says(text: str) -> None:
+    renderer = MarkdownIt("commonmark", {"html": False})
+    assert markdown_blocks(text) == html_blocks(renderer.render(text))

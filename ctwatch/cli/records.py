@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ctwatch import model, sources
+from ctwatch import model
 from ctwatch.cli.common import config_from, fail, handle_errors, is_nct, nct_ids
 from ctwatch.errors import EXIT_FAILED, CtwatchError
 from ctwatch.model import Trial, parse_nct_id
@@ -70,6 +70,8 @@ def _fetched(ctx: click.Context, ids: list[str]) -> dict[str, list[Trial] | Ctwa
 
 
 def _read(source: str, fetched: list[Trial] | CtwatchError | None) -> list[Trial]:
+    from ctwatch import sources
+
     if isinstance(fetched, CtwatchError):
         raise fetched
     return fetched if fetched is not None else sources.read(source)

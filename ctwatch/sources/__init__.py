@@ -27,7 +27,6 @@ from typing import Any
 from ctwatch.errors import ParseError
 from ctwatch.limits import MAX_RECORD_BYTES
 from ctwatch.model import Trial
-from ctwatch.sources.classic import NCT_ID
 
 #: Bump when the parser's output for the same record changes: stored snapshots are then
 #: re-parsed from their raw payload before they are compared (see watch.current_snapshot).
@@ -44,6 +43,8 @@ FORMATS: dict[str, str] = {
 }
 
 _HEAD = 65536  # bytes looked at to tell formats apart
+#: how a classic study page (HTML or text) names its trial
+NCT_ID = re.compile(r"ClinicalTrials\.gov Identifier:?\s*(NCT[0-9]{8})", re.IGNORECASE)
 _FIRST_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)")
 
 

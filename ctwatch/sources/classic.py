@@ -34,7 +34,6 @@ from ctwatch.model import (
 )
 from ctwatch.sources import linking, terms
 
-NCT_ID = re.compile(r"ClinicalTrials\.gov Identifier:?\s*(NCT[0-9]{8})", re.IGNORECASE)
 # "Measure [ Time Frame: 6 months ] description". Linear on any text: a group takes a run of
 # white space whole (possessively) or not at all, and the frame stops at any bracket, so no
 # run or frame is scanned again from each position.

@@ -25,8 +25,8 @@ from ctwatch.model import (
     Outcome,
     Trial,
 )
-from ctwatch.sources import terms
-from ctwatch.sources.classic import NCT_ID, TIME_FRAME, Page, header, site_rows, trial
+from ctwatch.sources import NCT_ID, terms
+from ctwatch.sources.classic import TIME_FRAME, Page, header, site_rows, trial
 
 _OUTCOME_LABEL = re.compile(r"(Primary|Secondary|Other)(?:\s+Pre-specified)?\s+Outcome", re.I)
 

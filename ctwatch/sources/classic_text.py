@@ -24,8 +24,8 @@ from html import escape
 from ctwatch.errors import ParseError
 from ctwatch.markup import clean
 from ctwatch.model import Arm, Contact, Intervention, Official, Outcome, Trial, parse_nct_id
-from ctwatch.sources import terms
-from ctwatch.sources.classic import NCT_ID, TIME_FRAME, Page, header, site_rows, trial
+from ctwatch.sources import NCT_ID, terms
+from ctwatch.sources.classic import TIME_FRAME, Page, header, site_rows, trial
 
 _TYPES = sorted(terms.ENUMS["intervention_type"])
 _TYPE_NAMES = "|".join(word.replace("_", " ").title() for word in _TYPES)

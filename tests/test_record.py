@@ -1,0 +1,118 @@
+"""Recording a new version of a trial is one store transaction: the re-parse of the snapshot an
+older parser stored, the registry version numbers learnt for the comparison link, the new
+snapshot, its change set and its alerts are all written, or none of them."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zlib
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from ctwatch import sources
+from ctwatch.errors import StoreError
+from ctwatch.fetch import Fetched
+from ctwatch.model import Snapshot, Trial
+from ctwatch.record import Reading, record
+from ctwatch.rules import Rules
+from ctwatch.store import Store, content_hash, rows
+from tests.helpers import MYELOMA
+
+OLD_PARSER = sources.PARSER_VERSION - 1
+
+
+def version(status: str, posted: str) -> tuple[bytes, Trial]:
+    """The myeloma record with another overall status and last-update date."""
+    study = json.loads(MYELOMA.read_text())
+    module = study["protocolSection"]["statusModule"]
+    module["overallStatus"] = status
+    module["lastUpdatePostDateStruct"]["date"] = posted
+    raw = json.dumps(study).encode()
+    return raw, sources.parse(raw)[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Store:
+    """A store whose one snapshot of the trial was written by an older parser."""
+    raw, trial = version("RECRUITING", "2026-01-05")
+    store = Store(str(tmp_path / "ctwatch.db"))
+    store.save(Snapshot(id=None, nct_id=trial.nct_id, fetched_at="2026-01-05T09:00:00Z",
+                        source="api_v2", url=None, registry_version=None,
+                        registry_date="2026-01-05", parser_version=OLD_PARSER,
+                        content_hash="stored by the older parser", trial=trial), raw)
+    return store
+
+
+def reading(raw: bytes, trial: Trial) -> Reading:
+    fetched = Fetched(trial.nct_id, trial.nct_id, f"http://registry/{trial.nct_id}",
+                      datetime(2026, 1, 6, 9, tzinfo=UTC), raw, {})
+    return Reading(fetched, trial, "api_v2", trial.status.last_update_posted,
+                   Rules.default(), date(2026, 1, 6))
+
+
+def table(db: Store, query: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db.engine.url.database or "") as connection:
+        return connection.execute(query).fetchall()
+
+
+def test_a_failure_while_storing_leaves_the_trial_exactly_as_it_was(
+        db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(*_args: Any, **_kwargs: Any) -> int:
+        raise OperationalError("INSERT INTO change_sets", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(rows, "insert_change_set", disk_full)
+    with pytest.raises(StoreError, match="database or disk is full"):
+        record(db, reading(*version("TERMINATED", "2026-01-06")), numbers=lambda _o, _n: (3, 4),
+               channels=lambda _changes: ["stdout"])
+    assert table(db, "select parser_version, registry_version, content_hash from snapshots") == [
+        (OLD_PARSER, None, "stored by the older parser")]
+    assert table(db, "select count(*) from change_sets") == [(0,)]
+    assert table(db, "select count(*) from outbox") == [(0,)]
+
+
+def test_the_same_version_recorded_again_writes_all_of_it_in_one_go(db: Store) -> None:
+    raw, trial = version("TERMINATED", "2026-01-06")
+    saved = record(db, reading(raw, trial), numbers=lambda _o, _n: (3, 4),
+                   channels=lambda _changes: ["stdout"])
+    assert saved.change_set is not None
+    assert [change.path for change in saved.change_set.changes] == ["status.overall"]
+    assert (saved.change_set.from_version, saved.change_set.to_version) == (3, 4)
+    [old, new] = table(db, "select parser_version, registry_version, content_hash "
+                           "from snapshots order by id")
+    assert old[:2] == (sources.PARSER_VERSION, 3)  # re-parsed and numbered in the same go
+    assert old[2] == content_hash(version("RECRUITING", "2026-01-05")[1])
+    assert new == (sources.PARSER_VERSION, 4, content_hash(trial))
+    assert table(db, "select channel, status from outbox") == [("stdout", "pending")]
+
+
+def test_a_parser_upgrade_alone_is_no_change(db: Store) -> None:
+    raw, trial = version("RECRUITING", "2026-01-05")
+    saved = record(db, reading(raw, trial), numbers=lambda _o, _n: pytest.fail("no change"))
+    assert (saved.snapshot_id, saved.change_set) == (None, None)
+    assert table(db, "select parser_version, content_hash from snapshots") == [
+        (sources.PARSER_VERSION, content_hash(trial))]
+
+
+def test_a_snapshot_the_current_parser_refuses_is_compared_as_stored(db: Store) -> None:
+    with db.transaction() as connection:  # its raw payload no longer reads as a study
+        connection.exec_driver_sql("update snapshots set raw = ?", (zlib.compress(b""),))
+    raw, trial = version("TERMINATED", "2026-01-06")
+    saved = record(db, reading(raw, trial))
+    assert saved.change_set is not None
+    assert [change.path for change in saved.change_set.changes] == ["status.overall"]
+    assert table(db, "select parser_version from snapshots order by id") == [
+        (OLD_PARSER,), (sources.PARSER_VERSION,)]
+
+
+def test_nested_transactions_are_one(db: Store) -> None:
+    with pytest.raises(RuntimeError), db.transaction():
+        db.set_meta("first", "1")
+        with db.transaction():
+            db.set_meta("second", "2")
+        raise RuntimeError("after both writes")
+    assert (db.get_meta("first"), db.get_meta("second")) == (None, None)

@@ -12,24 +12,21 @@ This is the only module that unescapes or strips markup.
 
 from __future__ import annotations
 
-import html as html_lib
+import functools
 import re
 import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from markdown_it import MarkdownIt
-
 from ctwatch.limits import MAX_NESTING
 
 if TYPE_CHECKING:
     from lxml import etree
+    from markdown_it import MarkdownIt
     from markdown_it.token import Token
 
 Markup = Literal["markdown", "html", "plain"]
 
-# Raw HTML inside registry markdown is third-party text, not markup: keep it as text.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False})
 _LIST_TAGS = frozenset({"ul", "ol"})
 _BLOCK_TAGS = frozenset(
     {"p", "div", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "table", "tr", "hr"}
@@ -69,7 +66,9 @@ def inline(text: str | None, markup: Markup) -> str | None:
     # A "<" with no ">" after it is text: searched for tags, each would be scanned to the end
     # of the text (quadratic), so only the text up to the last ">" is.
     end = text.rfind(">") + 1
-    return clean(html_lib.unescape(_TAG.sub("", text[:end]) + text[end:]))
+    from html import unescape  # HTML markup only (history API versions)
+
+    return clean(unescape(_TAG.sub("", text[:end]) + text[end:]))
 
 
 def blocks(text: str | None, markup: Markup) -> tuple[Block, ...]:
@@ -77,9 +76,10 @@ def blocks(text: str | None, markup: Markup) -> tuple[Block, ...]:
     if not text or not text.strip():
         return ()
     if markup == "markdown":
-        if _MARKDOWN_INLINE.search(text) or _MARKDOWN_LINE_START.search(text):
-            return markdown_blocks(text)
-        return tuple(Block(line) for line in map(clean, _BLANK_LINE.split(text)) if line)
+        if not (_MARKDOWN_INLINE.search(text) or _MARKDOWN_LINE_START.search(text)):
+            return tuple(Block(line) for line in map(clean, _BLANK_LINE.split(text)) if line)
+        simple = registry_markdown_blocks(text)
+        return simple if simple is not None else markdown_blocks(text)
     if markup == "html":
         return html_blocks(text)
     return plain_blocks(text)
@@ -111,11 +111,19 @@ def words(tree: tuple[Block, ...]) -> list[str]:
     return out
 
 
+@functools.cache
+def _markdown() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # loaded only for markdown beyond the registry's own
+
+    # Raw HTML inside registry markdown is third-party text, not markup: keep it as text.
+    return MarkdownIt("commonmark", {"html": False})
+
+
 def markdown_blocks(text: str) -> tuple[Block, ...]:
     """Blocks of CommonMark text, read off markdown-it's tokens: the blocks its HTML would
     give (:func:`html_blocks`), without writing and parsing that HTML (nor loading lxml)."""
     levels: list[list[Block]] = [[]]
-    for token in _MARKDOWN.parse(text):
+    for token in _markdown().parse(text):
         if token.type == "list_item_open":
             levels.append([])
         elif token.type == "list_item_close":
@@ -138,6 +146,48 @@ def _inline_text(children: list[Token] | None) -> str:
         elif child.type in ("softbreak", "hardbreak"):
             parts.append("\n")
     return "".join(parts)
+
+
+# Most registry markdown is paragraphs, "* " lists nested by two spaces and backslash escapes
+# ("\\>", "\\^"): CommonMark's block rules for paragraphs and lists, which plain_blocks
+# implements for legacy text, read it, and removing the escapes is all its inline syntax does.
+# Text with anything more (emphasis, code, links, entities, HTML, headings, quotes, rules,
+# code blocks, tabs) goes to markdown-it, the authority; tests/test_markup.py holds the two
+# to the same blocks. It saves loading and running markdown-it for most records.
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_INLINE_SYNTAX = re.compile(r"[*_`\[\]<&\\]")  # once escapes are gone
+_BLOCK_START = re.compile(r" {0,3}(?:[#>=]|```|~~~|(?:[-*_] *){3,}$|-+ *$)")
+# tabs, and what Python splits lines at or CommonMark reads otherwise (NUL is U+FFFD to it)
+_ODD_CHARACTER = re.compile(r"[\0\t\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def registry_markdown_blocks(text: str) -> tuple[Block, ...] | None:
+    """The blocks of markdown written with the registry's few constructs; None for any
+    other markdown."""
+    if _ODD_CHARACTER.search(text):
+        return None
+    for line in text.split("\n"):
+        if not _simple_line(line):
+            return None
+    return tuple(_unescaped(block) for block in plain_blocks(text))
+
+
+def _simple_line(line: str) -> bool:
+    if not line.strip():  # blank to Python, and to CommonMark only if all spaces
+        return not line.strip(" ")
+    indent = len(line) - len(line.lstrip(" "))
+    marker = _PLAIN_MARKER.match(line)
+    content = line[marker.end():] if marker else line[indent:]
+    if indent >= 4 or (marker and len(marker.group(4)) > 4) or _BLOCK_START.match(line):
+        return False
+    if marker and (_PLAIN_MARKER.match(content) or _BLOCK_START.match(content)):
+        return False  # a list or a block opened on the line of an item
+    return not _INLINE_SYNTAX.search(_ESCAPE.sub("", content))
+
+
+def _unescaped(block: Block) -> Block:
+    return Block(_ESCAPE.sub(r"\1", block.text), tuple(map(_unescaped, block.children)),
+                 block.item)
 
 
 def html_blocks(text: str) -> tuple[Block, ...]:

@@ -6,7 +6,7 @@ import html
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
@@ -18,6 +18,7 @@ from ctwatch.markup import (
     html_blocks,
     inline,
     markdown_blocks,
+    registry_markdown_blocks,
     render,
     to_text,
     words,
@@ -134,3 +135,25 @@ _PIECES = ["* ", "- ", "1. ", "2) ", "  ", "    ", "\n", "\n\n", "> ", "# ", "``
 def test_markdown_read_off_tokens_is_what_its_html_says(text: str) -> None:
     renderer = MarkdownIt("commonmark", {"html": False})
     assert markdown_blocks(text) == html_blocks(renderer.render(text))
+
+
+_REGISTRY_PIECES = ["* ", "- ", "+ ", "1. ", "2) ", "10. ", " ", "  ", "   ", "    ", "\n",
+                    "\n\n", "\\>", "\\<", "\\^", "\\*", "\\\\", "\\", "-x", "1\\.", "text",
+                    "ANC ≥ 1500", "a > b", "\u00a0", "#", "=", "---", "***"]
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(_REGISTRY_PIECES), max_size=30).map("".join))
+def test_registry_markdown_read_without_markdown_it_is_what_markdown_it_reads(text: str) -> None:
+    simple = registry_markdown_blocks(text)
+    if simple is not None:
+        assert simple == markdown_blocks(text)
+
+
+def test_most_registry_markdown_is_read_without_markdown_it() -> None:
+    """What makes `ctwatch parse FILE` start fast; that the blocks are the same is
+    test_plain_text_shortcut_agrees_with_the_commonmark_parser's, on the same texts."""
+    texts = {text for path in realdata_files("api_v2", "api_v2_list", "api_v2_fields_subset")
+             for text in _strings(load_json(path)) if "* " in text or "\\" in text}
+    simple = [text for text in texts if registry_markdown_blocks(text) is not None]
+    assert len(texts) > 40 and len(simple) > 0.6 * len(texts)

@@ -1,11 +1,11 @@
-"""Getting records from ClinicalTrials.gov: the only module that speaks HTTP.
+"""Getting records from ClinicalTrials.gov.
 
 A :class:`Client` asks the registry for one study (``GET /api/v2/studies/{nct}``), for many
 (``GET /api/v2/studies?filter.ids=…&pageSize=1000``, so N trials cost ⌈N/1000⌉ requests), for the
 data timestamp (``/api/v2/version``) and for the record history (``/api/int/studies/…``).
-Every request goes through a :class:`~ctwatch.transport.Transport`: paced, retried with
-backoff on transient failures, bounded in time and size, body included. Every reply is checked
-to be the complete JSON record asked for; anything else is a
+Every request goes through a :class:`~ctwatch.transport.Transport`, as the webhook's do: paced,
+retried with backoff on transient failures, bounded in size and in time, from connecting to the
+body's end. Every reply is checked to be the complete JSON record asked for; anything else is a
 :class:`~ctwatch.errors.FetchError` naming the trial and the URL. See DESIGN.md §5 and
 reference/ctgov-api.md.
 """
@@ -21,17 +21,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-from urllib.parse import urlsplit
-
-import requests
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from ctwatch import __version__
+from ctwatch.connections import session_for
 from ctwatch.errors import BadResponse, FetchError, StoreError, TrialNotFound
 from ctwatch.files import write_atomic
 from ctwatch.limits import DEFAULT_MAX_REPLY_MB, EXTRA_PAGES, MAX_SPLITS_PER_BATCH, VERSION_ATTEMPTS
 from ctwatch.model import parse_nct_id
-from ctwatch.transport import Failure, Reply, Transport
+from ctwatch.transport import Failure, Policy, Reply, Transport
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +160,8 @@ def _chunks(ids: list[str], size: int) -> list[list[str]]:
 class Client:
     """A polite ClinicalTrials.gov client. Not thread-safe: use one per thread.
 
-    The network is a parameter: pass a ``requests.Session`` (the client then leaves it open),
+    The network is a parameter: pass a ``requests.Session`` (the client then leaves it open;
+    the deadline watches the connections of :func:`~ctwatch.connections.session_for`'s only),
     and ``sleep``/``clock`` to take time out of tests.
     """
 
@@ -173,11 +176,9 @@ class Client:
         self.settings = settings or ApiSettings()
         self._base = self.settings.base_url.rstrip("/")
         self._owns_session = session is None
-        self._session = session or requests.Session()
-        if session is None and _loopback(self._base):
-            self._session.trust_env = False  # a proxy from the environment cannot reach it
-        self._transport = Transport(self.settings, self._session, sleep=sleep or time.sleep,
-                                    clock=clock)
+        self._session = session or session_for(self._base)
+        self._transport = Transport(_policy(self.settings), self._session,
+                                    sleep=sleep or time.sleep, clock=clock)
         self._page_size = max(1, min(self.settings.page_size, MAX_PAGE_SIZE))
         self._batch_size = self._page_size
 
@@ -382,7 +383,7 @@ class Client:
     def _list_url(self, batch: list[str], token: str | None) -> str:
         # Commas left unescaped: the API takes them as is and the URL stays ~12 kB for 1000 ids.
         url = f"{self._base}{LIST_PATH}?filter.ids={','.join(batch)}&pageSize={self._page_size}"
-        return url if token is None else f"{url}&pageToken={requests.utils.quote(token, safe='')}"
+        return url if token is None else f"{url}&pageToken={quote(token, safe='')}"
 
     def _json(
         self,
@@ -397,6 +398,16 @@ class Client:
         if too_long and reply.status == 414:
             raise _UriTooLong(BadResponse, "URI too long (HTTP 414)")
         return _decode(reply, not_found=not_found)
+
+
+def _policy(settings: ApiSettings) -> Policy:
+    """How the transport treats the registry: the api: settings."""
+    return Policy(user_agent=settings.user_agent, peer="the registry", url_key="api.base_url",
+                  timeout_s=settings.timeout_s, attempts=settings.max_retries + 1,
+                  backoff_s=settings.backoff_s, backoff_max_s=settings.backoff_max_s,
+                  deadline_s=settings.deadline_s,
+                  requests_per_second=settings.requests_per_second,
+                  max_reply_mb=settings.max_reply_mb)
 
 
 def save_raw(fetched: Fetched, directory: Path) -> Path:
@@ -484,12 +495,6 @@ def _versions(data: dict[str, Any]) -> list[RegistryVersion]:
     except (KeyError, TypeError, ValueError, AttributeError):
         raise Failure(BadResponse, "history.changes entries lack version or date") from None
     return sorted(versions, key=lambda entry: entry.version)
-
-
-def _loopback(url: str) -> bool:
-    """Whether a base URL names this machine (a local registry: tests, the demo)."""
-    host = urlsplit(url).hostname or ""
-    return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
 def _now() -> datetime:

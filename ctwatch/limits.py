@@ -49,7 +49,7 @@ QUOTED = 300  # characters of a value, at most, that a message quotes
 # -- Alert channels ----------------------------------------------------------------------------
 MAX_CHANNEL_TIMEOUT_S = 600  # a channel's timeout_s, at most; longer overflows the system's timers
 MAX_WEBHOOK_RETRIES = 10  # retries, at most
-MAX_WEBHOOK_BACKOFF_S = 60  # backoff_s, and any one wait between tries, at most (10 minutes in all)
+MAX_WEBHOOK_BACKOFF_S = 60  # backoff_s, and any one wait between tries (Retry-After too), at most
 
 # -- Registry text -----------------------------------------------------------------------------
 MAX_DAY_SPAN = 366  # "Days 1-21" lists 21 days; "Days 1-100000" only its two ends

@@ -280,10 +280,14 @@ def test_requests_are_paced(mocked, clock) -> None:
     assert clock.sleeps == [0.5, 0.5]
 
 
-def test_the_timeout_is_passed_to_every_request(mocked, clock) -> None:
+@pytest.mark.parametrize(("deadline", "timeouts"), [(60, (7, 7)), (5, (5, 7))],
+                         ids=["time enough", "connecting within the deadline"])
+def test_the_timeout_is_passed_to_every_request(mocked, clock, deadline: float,
+                                                timeouts: tuple[float, float]) -> None:
     mocked.get(STUDY_URL, body=RAW, content_type="application/json")
-    client(clock, timeout_s=7).fetch_study(KNOWN)
-    assert mocked.calls[0].request.req_kwargs["timeout"] == 7
+    client(clock, timeout_s=7, deadline_s=deadline).fetch_study(KNOWN)
+    # (connect, read): a read gets timeout_s, the watchdog ends the whole at the deadline
+    assert mocked.calls[0].request.req_kwargs["timeout"] == timeouts
 
 
 # -- many studies ------------------------------------------------------------------------------
@@ -520,7 +524,7 @@ def test_a_failing_version_check_gives_up_after_two_attempts(mocked, clock) -> N
 
 def test_a_version_check_that_times_out_is_not_tried_again(mocked, clock) -> None:
     def time_out(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        clock.now += request.req_kwargs["timeout"]
+        clock.now += request.req_kwargs["timeout"][1]  # (connect, read)
         raise requests.ReadTimeout("read timed out")
 
     mocked.add_callback("GET", f"{BASE}/api/v2/version", callback=time_out)

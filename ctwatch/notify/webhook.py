@@ -8,28 +8,31 @@ The body is the object the ``file`` channel writes (the change set with its ``ev
 digest channel posts ``{"change_sets": [...], "top_severity": ...}``. The ``Idempotency-Key``
 header identifies the message: one posted again after a crash carries the same key. The URL may
 carry a token, so messages name only its scheme and host (``logs.mask_url(url, host_only=True)``).
+
+The POST goes through the registry client's :class:`~ctwatch.transport.Transport`: the same
+attempts, backoff with jitter, ``Retry-After`` (cut to MAX_WEBHOOK_BACKOFF_S), deadline and
+wording of failures, under this channel's :meth:`WebhookChannel.policy`.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from ctwatch import __version__, logs
-from ctwatch.errors import NotifyError, chain_of
+from ctwatch.connections import session_for
+from ctwatch.errors import NotifyError
 from ctwatch.limits import MAX_CHANNEL_TIMEOUT_S, MAX_WEBHOOK_BACKOFF_S, MAX_WEBHOOK_RETRIES
 from ctwatch.model import ChangeSet
 from ctwatch.notify.channels import Channel, Context, event, http_url, number
 from ctwatch.notify.present import top
+from ctwatch.transport import Failure, Policy, Transport
 
 WEBHOOK_TIMEOUT_S = 10
 WEBHOOK_RETRIES = 2
-WEBHOOK_BACKOFF_S = 1.0  # doubled after each failed try
+WEBHOOK_BACKOFF_S = 1.0  # doubled after each failed try, with jitter
 USER_AGENT = f"ctwatch/{__version__} (webhook)"
 
 
@@ -60,46 +63,36 @@ class WebhookChannel(Channel):
 
     def send(self, change_sets: Sequence[ChangeSet]) -> None:
         body = json.dumps(payload(change_sets, digest=self.digest), ensure_ascii=False).encode()
-        key = self.identity(change_sets)
-        problem = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), MAX_WEBHOOK_BACKOFF_S))
-            problem, again = self._post(body, key)
-            if not problem:
-                return
-            if not again:
-                break
-        raise NotifyError(f"POST to {self.where} failed: {problem}")
+        headers = {"Content-Type": "application/json; charset=utf-8",
+                   "Idempotency-Key": self.identity(change_sets)}
+        with session_for(self.url) as session:
+            try:
+                reply = Transport(self.policy, session).post(self.url, body, headers)
+            except Failure as failure:
+                # from None: the errors under it quote the whole URL, token and all
+                raise NotifyError(self._failed(failure.reason)) from None
+        if not 200 <= reply.status < 300:  # a redirect too: a POST is not sent elsewhere
+            raise NotifyError(self._failed(f"HTTP {reply.status} {reply.reason}".strip()))
+
+    @property
+    def policy(self) -> Policy:
+        """How the transport treats this channel's POSTs. The deadline is as long as every try
+        (to connect, then to answer: twice timeout_s) and every wait may take: it only ends a
+        reply that trickles in."""
+        tries = self.retries + 1
+        return Policy(user_agent=USER_AGENT, peer="the webhook", url_key="the channel's url",
+                      timeout_s=self.timeout_s, attempts=tries, backoff_s=self.backoff_s,
+                      backoff_max_s=MAX_WEBHOOK_BACKOFF_S,
+                      deadline_s=tries * 2 * self.timeout_s + self.retries * MAX_WEBHOOK_BACKOFF_S,
+                      retry_after_max_s=MAX_WEBHOOK_BACKOFF_S, host_only=True)
 
     @property
     def where(self) -> str:
         """The URL as it may be shown: scheme and host, no path, query or credentials."""
         return logs.mask_url(self.url, host_only=True)
 
-    def _post(self, body: bytes, key: str) -> tuple[str, bool]:
-        """One try: ("", _) when accepted, else (the problem, whether to try again)."""
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
-                   "Idempotency-Key": key}
-        try:
-            response = requests.post(self.url, data=body, headers=headers,
-                                     timeout=self.timeout_s, allow_redirects=False)
-        except requests.Timeout:
-            return f"no answer within {self.timeout_s:g} s", True
-        except requests.RequestException as error:
-            return f"cannot connect: {_cause(error)}", True
-        with response:
-            if 200 <= response.status_code < 300:
-                return "", False
-            again = response.status_code == 429 or response.status_code >= 500
-            return f"HTTP {response.status_code} {response.reason or ''}".strip(), again
-
-
-def _cause(error: BaseException) -> str:
-    """The operating system's reason under a requests error (its own text names the URL)."""
-    reasons = (seen.strerror for seen in chain_of(error)
-               if isinstance(seen, OSError) and seen.strerror)
-    return next(reasons, type(error).__name__)
+    def _failed(self, problem: str) -> str:
+        return f"POST to {self.where} failed: {problem}"
 
 
 def payload(change_sets: Sequence[ChangeSet], *, digest: bool = False) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """Getting records from ClinicalTrials.gov.
 
 A :class:`Client` asks the registry for one study (``GET /api/v2/studies/{nct}``), for many
-(``GET /api/v2/studies?filter.ids=…&pageSize=1000``, so N trials cost ⌈N/1000⌉ requests), for the
-data timestamp (``/api/v2/version``) and for the record history (``/api/int/studies/…``).
+(``GET /api/v2/studies?filter.ids=…&pageSize=1000``, so N trials cost ⌈N/1000⌉ requests, walked
+by :mod:`ctwatch.batches`), for when each of many last moved (the same list with
+``fields=NCTId,NCTIdAlias,LastUpdatePostDate``: a light probe), for those of many that moved
+since a day (``filter.advanced=AREA[LastUpdatePostDate]RANGE[day,MAX]``), for the data
+timestamp (``/api/v2/version``) and for the record history (``/api/int/studies/…``).
 Every request goes through a :class:`~ctwatch.transport.Transport`, as the webhook's do: paced,
 retried with backoff on transient failures, bounded in size and in time, from connecting to the
 body's end. Every reply is checked to be the complete JSON record asked for; anything else is a
@@ -13,29 +16,32 @@ reference/ctgov-api.md.
 from __future__ import annotations
 
 import json
-import logging
 import time
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ctwatch import __version__
+from ctwatch.batches import LIST_PATH, Ask, UriTooLong, Walker, aliases, identification
+from ctwatch.batches import failure_key as failure_key  # public here, as it always was
 from ctwatch.connections import session_for
 from ctwatch.errors import BadResponse, FetchError, StoreError, TrialNotFound
 from ctwatch.files import write_atomic
-from ctwatch.limits import DEFAULT_MAX_REPLY_MB, EXTRA_PAGES, MAX_SPLITS_PER_BATCH, VERSION_ATTEMPTS
+from ctwatch.limits import (
+    DEFAULT_FULL_SWEEP_DAYS,
+    DEFAULT_MAX_REPLY_MB,
+    EXTRA_PAGES,
+    MAX_SPLITS_PER_BATCH,
+    VERSION_ATTEMPTS,
+)
 from ctwatch.model import parse_nct_id
 from ctwatch.transport import Failure, Policy, Reply, Transport
 
 if TYPE_CHECKING:
     import requests
-
-log = logging.getLogger(__name__)
 
 # Every default that can hang, hammer or surprise, in one place (settable in config.yaml `api:`).
 DEFAULT_BASE_URL = "https://clinicaltrials.gov"
@@ -50,10 +56,12 @@ DEFAULT_DEADLINE_S = 120.0
 MAX_PAGE_SIZE = 1000  # the API silently clamps larger page sizes to 1000
 
 STUDY_PATH = "/api/v2/studies/{nct_id}"
-LIST_PATH = "/api/v2/studies"
 VERSION_PATH = "/api/v2/version"
 HISTORY_INDEX_PATH = "/api/int/studies/{nct_id}?history=true"
 HISTORY_VERSION_PATH = "/api/int/studies/{nct_id}/history/{version}"
+# The light probe: a trial's current id, its aliases (an alias asked for is mapped back) and
+# its last update posted date, ~150 bytes a trial instead of ~15 kB (reference §2, §4).
+PROBE_FIELDS = "NCTId,NCTIdAlias,LastUpdatePostDate"
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,8 @@ class ApiSettings:
     page_size: int = MAX_PAGE_SIZE  # ids per list request
     user_agent: str = USER_AGENT
     max_reply_mb: float = DEFAULT_MAX_REPLY_MB  # one reply's body, decompressed (MB = 2**20)
+    # every watched trial is read in full at least this often, however its date stands
+    full_sweep_days: float = DEFAULT_FULL_SWEEP_DAYS
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,16 @@ class Fetched:
 
 
 @dataclass(frozen=True)
+class LastUpdate:
+    """When the registry last posted an update of a trial, as the light probe tells it."""
+
+    nct_id: str  # as asked for
+    registry_nct_id: str  # the record's current id: differs when ``nct_id`` is an alias
+    last_update_posted: str | None  # lastUpdatePostDateStruct.date (yyyy-MM-dd); None: absent
+    url: str  # the list URL narrowed to this id, or the single GET's
+
+
+@dataclass(frozen=True)
 class RegistryVersion:
     """One entry of the registry's record history (`/api/int/studies/{nct}?history=true`)."""
 
@@ -103,58 +123,7 @@ class RegistryVersion:
 
 
 Result = Fetched | FetchError
-NOT_REQUESTED = "not requested, the registry is failing: "
-
-
-def failure_key(error: FetchError) -> str:
-    """What the errors of one failed request have in common, the ids it held and those not
-    asked for because of it alike: to tell them in one line."""
-    reason = error.reason.removeprefix(NOT_REQUESTED)
-    return f"{error.url}: {reason}" if error.url else reason
-
-
-def _skipped(failure: Failure) -> Failure:
-    """The same failure for ids not asked for because of it (``url`` is where it happened)."""
-    return Failure(failure.kind, f"{NOT_REQUESTED}{failure.reason}")
-
-
-class _UriTooLong(Failure):
-    """HTTP 414: the list URL holds too many ids for this registry."""
-
-
-class _Queue:
-    """The batches of ids still to ask for, in order, and how often a failed one may be split."""
-
-    def __init__(self, ids: list[str], size: int) -> None:
-        self._batches = deque(_chunks(ids, size))
-        self._splits_left = MAX_SPLITS_PER_BATCH * len(self._batches)
-
-    def __bool__(self) -> bool:
-        return bool(self._batches)
-
-    def pop(self) -> list[str]:
-        return self._batches.popleft()
-
-    def ids(self) -> list[str]:
-        return [nct_id for batch in self._batches for nct_id in batch]
-
-    def rebatch(self, first: list[str], size: int) -> None:
-        """Ask for ``first``, then every id still queued, ``size`` at a time."""
-        # Halves of a failed page queued here merge again; if they fail again, they are halved.
-        self._batches = deque(_chunks([*first, *self.ids()], size))
-
-    def split(self, ids: list[str]) -> bool:
-        """Ask for ``ids`` next, as two halves (one id: a single GET); False if out of splits."""
-        if self._splits_left <= 0:
-            return False
-        self._splits_left -= 1
-        middle = (len(ids) + 1) // 2
-        self._batches.extendleft(reversed([half for half in (ids[:middle], ids[middle:]) if half]))
-        return True
-
-
-def _chunks(ids: list[str], size: int) -> list[list[str]]:
-    return [ids[start : start + size] for start in range(0, len(ids), size)]
+T = TypeVar("T")
 
 
 class Client:
@@ -179,8 +148,8 @@ class Client:
         self._session = session or session_for(self._base)
         self._transport = Transport(_policy(self.settings), self._session,
                                     sleep=sleep or time.sleep, clock=clock)
-        self._page_size = max(1, min(self.settings.page_size, MAX_PAGE_SIZE))
-        self._batch_size = self._page_size
+        page_size = max(1, min(self.settings.page_size, MAX_PAGE_SIZE))
+        self._walker = Walker(self._base, page_size, self._list_json)
 
     def close(self) -> None:
         if self._owns_session:
@@ -219,15 +188,35 @@ class Client:
         the ids not yet asked for fail at once with the same cause instead of hammering a failing
         server.
         """
-        queue = _Queue(list(dict.fromkeys(parse_nct_id(value) for value in nct_ids)),
-                       self._batch_size)
-        while queue:
-            outage = yield from self._batch(queue.pop(), queue)
-            if outage is not None:
-                url, failure = outage
-                for nct_id in queue.ids():
-                    yield _skipped(failure).error(nct_id, url)
-                return
+        yield from self._walk(nct_ids, Ask((), self._listed, self._study, self._study_url))
+
+    def last_updates(self, nct_ids: Iterable[str]) -> Iterator[LastUpdate | FetchError]:
+        """One result per distinct id asked for: when the registry last posted an update of
+        that trial (:class:`LastUpdate`), or the FetchError for that id.
+
+        The light probe: the list of :meth:`fetch_studies` with ``fields=`` NCTId, NCTIdAlias
+        and LastUpdatePostDate, ~150 bytes a trial, batched, paced, retried and with bad pages
+        halved as there. An alias asked for is answered with the record's current id; an id
+        the pages leave out is asked for alone (the same three fields), so that it is reported
+        as fetch_studies reports it: TrialNotFound on a 404, or followed if it moved.
+        """
+        ask = Ask((("fields", PROBE_FIELDS),), self._posted, self._probe, self._probe_url)
+        yield from self._walk(nct_ids, ask)
+
+    def changed_since(self, nct_ids: Iterable[str], day: date | str) -> Iterator[Result]:
+        """The records, as fetch_studies yields them, of the trials asked for whose last update
+        was posted on ``day`` or later; an id that did not move yields nothing.
+
+        One list request per 1000 ids with ``filter.advanced=AREA[LastUpdatePostDate]RANGE[day,
+        MAX]`` (reference §2): cheap when few moved, and nothing tells a trial that did not move
+        from one the registry lost or renumbered; a probe, or a full read, does. Bad pages are
+        halved as in fetch_studies (down to a list request for one id); a study the pages
+        list but cannot be used as listed is asked for alone, whole.
+        """
+        advanced = f"AREA[LastUpdatePostDate]RANGE[{_day(day)},MAX]"
+        ask = Ask((("filter.advanced", advanced),), self._listed, self._study, self._study_url,
+                  filtered=True)
+        yield from self._walk(nct_ids, ask)
 
     def data_timestamp(self) -> str:
         """The registry's data version (`/api/v2/version` dataTimestamp, UTC).
@@ -272,102 +261,25 @@ class Client:
 
     # -- batches ---------------------------------------------------------------------------
 
-    def _batch(
-        self, batch: list[str], queue: _Queue
-    ) -> Generator[Result, None, tuple[str, Failure] | None]:
-        if len(batch) == 1:
-            return (yield from self._confirm(batch))
-        pending = dict.fromkeys(batch)
-        shown = f"{self._base}{LIST_PATH}?filter.ids=<{len(batch)} ids>&pageSize={self._page_size}"
-        try:
-            for studies in self._pages(batch):
-                for study in studies:
-                    yield from self._claim(study, pending)
-                if not pending:
-                    break  # every id came back: a further page token is not worth following
-        except _UriTooLong:
-            # The registry limits URL length: halve the batches from now on, retry these ids.
-            self._batch_size = max(1, (len(pending) + 1) // 2)
-            log.debug("HTTP 414 for %d ids; batches of %d from now on", len(batch),
-                      self._batch_size)
-            queue.rebatch(list(pending), self._batch_size)
-            return None
-        except Failure as failure:
-            return (yield from self._failed(failure, list(pending), shown, queue))
-        return (yield from self._confirm(list(pending)))
+    def _walk(self, nct_ids: Iterable[str], ask: Ask[T]) -> Iterator[T | FetchError]:
+        # Every id validated before the first request (InvalidNctId), each asked for once.
+        ids = list(dict.fromkeys(parse_nct_id(value) for value in nct_ids))
+        return self._walker.walk(ids, ask, splits=MAX_SPLITS_PER_BATCH, extra_pages=EXTRA_PAGES)
 
-    def _failed(
-        self, failure: Failure, pending: list[str], shown: str, queue: _Queue
-    ) -> Generator[Result, None, tuple[str, Failure] | None]:
-        """The ids of a failed page fail with it, unless one record may be the cause."""
-        # A registry that is down fails every half too; a page that cannot be decoded may be
-        # spoiled by one record, and halving finds it in ~log2(n) requests.
-        if not failure.outage and pending and queue.split(pending):
-            log.debug("%s: %s; asking for its %d ids again in halves", shown, failure.reason,
-                      len(pending))
-            return None
-        for nct_id in pending:
-            yield failure.error(nct_id, shown)
-        return (shown, failure) if failure.outage else None
-
-    def _pages(self, batch: list[str]) -> Iterator[list[dict[str, Any]]]:
-        """The studies of each page; follow-ups repeat the exact same query plus the token.
-
-        At most the pages the batch needs plus EXTRA_PAGES: a registry that keeps sending
-        tokens fails the batch (not transient, so it is asked for again in halves)."""
-        pages = -(-len(batch) // self._page_size) + EXTRA_PAGES
-        seen: set[str] = set()
-        token: str | None = None
-        for _ in range(pages):
-            data = self._json(self._list_url(batch, token), too_long=True)
-            studies, token = _page_parts(data)
-            yield studies
-            if token is None:
-                return
-            if token in seen:
-                raise Failure(BadResponse, "the registry repeated a page token")
-            seen.add(token)
-        raise Failure(BadResponse, f"the registry kept sending page tokens ({pages} pages for "
-                      f"{len(batch)} ids)")
-
-    def _claim(self, study: dict[str, Any], pending: dict[str, None]) -> Iterator[Fetched]:
-        """Deliver a listed study for every pending id it answers (its id or an alias)."""
-        ident = _identification(study)
-        registry_id = ident.get("nctId")
-        if not isinstance(registry_id, str):
-            log.debug("list page holds a study without nctId; its ids will be asked one by one")
-            return
-        registry_id = registry_id.upper()
-        answers = [registry_id, *_aliases(ident)]
-        wanted = [nct_id for nct_id in dict.fromkeys(answers) if nct_id in pending]
-        if not wanted:
-            log.debug("list page holds %s, which was not asked for", registry_id)
-            return
+    def _listed(self, study: dict[str, Any], nct_id: str, registry_id: str) -> Fetched | None:
+        """A listed study as the record of ``nct_id``; None if it must be asked for alone."""
         try:
             raw = json.dumps(study, ensure_ascii=False, separators=(",", ":")).encode()
         except UnicodeEncodeError:
-            # A lone surrogate escape ("\ud800") decodes but UTF-8 cannot hold it; the single
-            # GET at the end of the batch gives the record as the registry sent it.
-            log.debug("list page holds %s with text that is not valid Unicode", registry_id)
-            return
-        for nct_id in wanted:
-            del pending[nct_id]
-            url = f"{self._base}{LIST_PATH}?filter.ids={nct_id}"
-            yield Fetched(nct_id, registry_id, url, _now(), raw, study)
+            # A lone surrogate escape ("\ud800") decodes but UTF-8 cannot hold it; a single GET
+            # gives the record as the registry sent it.
+            return None
+        url = f"{self._base}{LIST_PATH}?filter.ids={nct_id}"
+        return Fetched(nct_id, registry_id, url, _now(), raw, study)
 
-    def _confirm(self, nct_ids: list[str]) -> Generator[Result, None, tuple[str, Failure] | None]:
-        """Single GETs: the id is not found, an alias that redirects, or fetched after all."""
-        for index, nct_id in enumerate(nct_ids):
-            try:
-                yield self._study(nct_id)
-            except Failure as failure:
-                url = self._study_url(nct_id)
-                yield failure.error(nct_id, url)
-                if failure.outage:
-                    for rest in nct_ids[index + 1 :]:
-                        yield _skipped(failure).error(rest, url)
-                    return url, failure
-        return None
+    def _posted(self, study: dict[str, Any], nct_id: str, registry_id: str) -> LastUpdate:
+        url = f"{self._base}{LIST_PATH}?filter.ids={nct_id}&fields={PROBE_FIELDS}"
+        return LastUpdate(nct_id, registry_id, _last_update_posted(study), url)
 
     # -- one request -----------------------------------------------------------------------
 
@@ -380,10 +292,17 @@ class Client:
     def _study_url(self, nct_id: str) -> str:
         return self._base + STUDY_PATH.format(nct_id=nct_id)
 
-    def _list_url(self, batch: list[str], token: str | None) -> str:
-        # Commas left unescaped: the API takes them as is and the URL stays ~12 kB for 1000 ids.
-        url = f"{self._base}{LIST_PATH}?filter.ids={','.join(batch)}&pageSize={self._page_size}"
-        return url if token is None else f"{url}&pageToken={quote(token, safe='')}"
+    def _probe(self, nct_id: str) -> LastUpdate:
+        reply = self._transport.get(self._probe_url(nct_id))
+        data = _decode(reply, not_found=TrialNotFound)
+        return LastUpdate(nct_id, _registry_id(data, nct_id), _last_update_posted(data),
+                          reply.url)
+
+    def _probe_url(self, nct_id: str) -> str:
+        return f"{self._study_url(nct_id)}?fields={PROBE_FIELDS}"
+
+    def _list_json(self, url: str) -> dict[str, Any]:
+        return self._json(url, too_long=True)
 
     def _json(
         self,
@@ -396,7 +315,7 @@ class Client:
     ) -> dict[str, Any]:
         reply = self._transport.get(url, attempts=attempts, deadline=deadline)
         if too_long and reply.status == 414:
-            raise _UriTooLong(BadResponse, "URI too long (HTTP 414)")
+            raise UriTooLong(BadResponse, "URI too long (HTTP 414)")
         return _decode(reply, not_found=not_found)
 
 
@@ -444,37 +363,32 @@ def _decode(reply: Reply, *, not_found: type[FetchError]) -> dict[str, Any]:
     return data
 
 
-def _identification(study: Any) -> dict[str, Any]:
-    section = study.get("protocolSection") if isinstance(study, dict) else None
-    ident = section.get("identificationModule") if isinstance(section, dict) else None
-    return ident if isinstance(ident, dict) else {}
-
-
 def _registry_id(study: dict[str, Any], nct_id: str) -> str:
     """The record's nctId, checked to answer ``nct_id`` (itself, or one of its aliases)."""
-    ident = _identification(study)
+    ident = identification(study)
     registry_id = ident.get("nctId")
     if not isinstance(registry_id, str):
         raise Failure(BadResponse, "reply has no protocolSection.identificationModule.nctId")
-    if registry_id.upper() != nct_id and nct_id not in _aliases(ident):
+    if registry_id.upper() != nct_id and nct_id not in aliases(ident):
         raise Failure(BadResponse, f"registry returned {registry_id}, not the trial asked for")
     return registry_id.upper()
 
 
-def _aliases(ident: dict[str, Any]) -> list[str]:
-    """The record's other ids; a malformed list is read as none (the record is checked later)."""
-    aliases = ident.get("nctIdAliases")
-    if not isinstance(aliases, list):
-        return []
-    return [alias.upper() for alias in aliases if isinstance(alias, str)]
+def _last_update_posted(study: dict[str, Any]) -> str | None:
+    """The record's lastUpdatePostDateStruct.date; None if absent or not a text (a record
+    without one is read in full, never taken for unmoved)."""
+    section = study.get("protocolSection")
+    status = section.get("statusModule") if isinstance(section, dict) else None
+    struct = status.get("lastUpdatePostDateStruct") if isinstance(status, dict) else None
+    posted = struct.get("date") if isinstance(struct, dict) else None
+    return posted if isinstance(posted, str) and posted else None
 
 
-def _page_parts(data: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    studies = data.get("studies")
-    token = data.get("nextPageToken")
-    if not isinstance(studies, list) or not (token is None or isinstance(token, str)):
-        raise Failure(BadResponse, "reply is not a page of studies")
-    return studies, token or None
+def _day(day: date | str) -> str:
+    """yyyy-MM-dd, the form RANGE takes; ValueError for anything that is not a day."""
+    if isinstance(day, datetime):
+        day = day.date()
+    return day.isoformat() if isinstance(day, date) else date.fromisoformat(day).isoformat()
 
 
 def _versions(data: dict[str, Any]) -> list[RegistryVersion]:

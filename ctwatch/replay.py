@@ -2,10 +2,13 @@
 
 It answers the endpoints ctwatch uses the way reference/ctgov-api.md describes the real ones:
 one study (``/api/v2/studies/{nct}``: 301 for an alias, plain-text 400/404), the list
-(``/api/v2/studies?filter.ids=…&pageSize=…&pageToken=…``), ``/api/v2/version`` and the site's
-history endpoints (``/api/int/studies/{nct}?history=true``, ``…/history/{v}``). It counts the
-requests it sees by route and by path. The test suite and ``ctwatch demo`` use it so that the
-real HTTP code runs without the internet.
+(``/api/v2/studies?filter.ids=…&filter.advanced=…&fields=…&pageSize=…&pageToken=…``),
+``/api/v2/version`` and the site's history endpoints (``/api/int/studies/{nct}?history=true``,
+``…/history/{v}``). ``fields`` projects (single study too) and ``filter.advanced`` reads
+``AREA[<day piece>]RANGE[from,to]``, as :mod:`ctwatch.fields` describes; anything else there is
+a 400. It counts the requests it sees by route and by path, and the body bytes it sends. The
+test suite, the benchmarks and ``ctwatch demo`` use it so that the real HTTP code runs without
+the internet.
 
     with ReplayServer(Registry.from_directory("fixtures/registry/studies")) as server:
         Client(ApiSettings(base_url=server.url)).fetch_study("NCT00184067")
@@ -14,7 +17,6 @@ real HTTP code runs without the internet.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import re
 import socket
@@ -30,10 +32,11 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ctwatch.replay_query import Derived, ListQuery, Query, fields_of, list_query
+
 API_VERSION = "2.0.5"
 DEFAULT_DATA_TIMESTAMP = "2026-01-05T09:00:05"
-DEFAULT_PAGE_SIZE = 10  # the API's default when pageSize is not given
-MAX_PAGE_SIZE = 1000  # larger values are silently clamped, as upstream
+MATCHES_KEPT = 8  # result lists kept for their further pages (a whole-registry query's too)
 
 # The API accepts any case and optional leading zeros (spec pattern ^[Nn][Cc][Tt]0*[1-9]\d{0,7}$).
 _NCT = re.compile(r"[Nn][Cc][Tt]0*([1-9]\d{0,7})")
@@ -44,9 +47,9 @@ _ROUTES = (
     ("history_index", re.compile(r"/api/int/studies/(?P<id>[^/]+)")),
     ("history_version", re.compile(r"/api/int/studies/(?P<id>[^/]+)/history/(?P<v>[^/]+)")),
 )
-Query = dict[str, list[str]]  # parsed query string, as parse_qs gives it
 _KNOWN_PARAMETERS = {
-    "list": {"filter.ids", "pageSize", "pageToken", "countTotal", "format", "markupFormat"},
+    "list": {"filter.ids", "filter.advanced", "fields", "pageSize", "pageToken", "countTotal",
+             "format", "markupFormat"},
     "study": {"format", "markupFormat", "fields"},
     "version": set(),
     "history_index": {"history"},
@@ -78,6 +81,7 @@ class Registry:
         self._aliases: dict[str, str] = {}
         self._versions: dict[str, list[Version]] = {}
         self._lock = threading.Lock()
+        self.revision = 0  # counts publications: a list's results stand until the next one
 
     @classmethod
     def from_directory(cls, directory: str | Path) -> Registry:
@@ -98,6 +102,7 @@ class Registry:
             self._records[nct_id] = raw
             for alias in ident.get("nctIdAliases") or ():
                 self._aliases[canonical_id(alias) or alias] = nct_id
+            self.revision += 1
         return nct_id
 
     def publish_raw(self, nct_id: str, raw: bytes) -> None:
@@ -105,6 +110,7 @@ class Registry:
         the real registry has served malformed records."""
         with self._lock:
             self._records[nct_id] = raw
+            self.revision += 1
 
     def add_version(self, nct_id: str, version: Version) -> int:
         """Append a version to a study's history; its version number (0 = first)."""
@@ -174,7 +180,9 @@ class ReplayHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         route, match = route_of(url.path)
         self.server.count(route, url.path)
-        self.send(self.respond(route, match, parse_qs(url.query, keep_blank_values=True)))
+        reply = self.respond(route, match, parse_qs(url.query, keep_blank_values=True))
+        self.server.sent(route, sum(map(len, reply.chunks)))
+        self.send(reply)
 
     def respond(self, route: str, match: re.Match[str] | None, query: Query) -> Reply:
         """The reply the registry gives to a GET of ``route`` (the path matched by ``match``)."""
@@ -190,39 +198,49 @@ class ReplayHandler(BaseHTTPRequestHandler):
         nct_id = canonical_id(match["id"])
         if nct_id is None:
             return text_reply(400, "Parameter `nctId` has incorrect format")
+        try:
+            fields = fields_of(query)
+        except ValueError as error:
+            return text_reply(400, str(error))
         current = self.server.registry.resolve(nct_id)
         raw = self.server.registry.record(current) if current else None
         if current is None or raw is None:
             return text_reply(404, f"NCT number {nct_id} not found")
         if current != nct_id:
             return text_reply(301, "Moved Permanently", ("Location", f"/api/v2/studies/{current}"))
-        return Reply(200, (raw,))
+        return Reply(200, (self.server.derived.shown(current, raw, fields),))
 
     def reply_list(self, match: re.Match[str], query: Query) -> Reply:
-        ids_param = ",".join(query.get("filter.ids", []))
         try:
-            size = min(int(query.get("pageSize", [DEFAULT_PAGE_SIZE])[0]), MAX_PAGE_SIZE)
-        except ValueError:
-            size = -1
-        if size < 1:
-            return text_reply(400, "Invalid value in parameter `pageSize`")
-        offset = _offset(query.get("pageToken", [""])[0], ids_param)
-        if offset is None:
-            return text_reply(400, "Invalid value in parameter `pageToken`")
-        matched = self._matching(ids_param)
-        page = matched[offset : offset + size]
-        records = [raw for raw in map(self.server.registry.record, page) if raw is not None]
-        more = offset + size < len(matched)
-        tail = f',"nextPageToken":"{_token(offset + size, ids_param)}"}}' if more else "}"
-        return Reply(200, (b'{"studies":[', b",".join(records), b"]", tail.encode()))
+            asked = list_query(query)
+        except ValueError as error:
+            return text_reply(400, str(error))
+        matched = self.server.matches(asked, self._matching)
+        page = matched[asked.offset : asked.offset + asked.size]
+        records = ((nct_id, self.server.registry.record(nct_id)) for nct_id in page)
+        shown = [self.server.derived.shown(nct_id, raw, asked.fields)
+                 for nct_id, raw in records if raw]
+        tail = ""
+        if asked.offset + asked.size < len(matched):
+            tail += f',"nextPageToken":"{asked.next_token()}"'
+        if asked.count_total and asked.offset == 0:  # on the first page only (§2)
+            tail += f',"totalCount":{len(matched)}'
+        return Reply(200, (b'{"studies":[', b",".join(shown), b"]", tail.encode(), b"}"))
 
-    def _matching(self, ids_param: str) -> list[str]:
+    def _matching(self, asked: ListQuery) -> list[str]:
         registry = self.server.registry
-        if not ids_param:
-            return list(registry.ids())
-        wanted = (canonical_id(value) for value in re.split(r"[,|]", ids_param))
-        found = (registry.resolve(nct_id) for nct_id in wanted if nct_id)
-        return list(dict.fromkeys(nct_id for nct_id in found if nct_id))
+        if asked.ids:
+            wanted = (canonical_id(value) for value in re.split(r"[,|]", asked.ids))
+            found = (registry.resolve(nct_id) for nct_id in wanted if nct_id)
+            candidates = list(dict.fromkeys(nct_id for nct_id in found if nct_id))
+        else:
+            candidates = list(registry.ids())
+        if asked.days is None:
+            return candidates
+        derived, days, fields = self.server.derived, asked.days, asked.fields
+        records = ((nct_id, registry.record(nct_id)) for nct_id in candidates)
+        return [nct_id for nct_id, raw in records
+                if raw is not None and derived.within(nct_id, raw, days, fields)]
 
     def reply_version(self, match: re.Match[str], query: Query) -> Reply:
         stamp = self.server.registry.data_timestamp
@@ -284,21 +302,6 @@ def _change(number: int, version: Version) -> dict[str, Any]:
     }
 
 
-def _token(offset: int, ids_param: str) -> str:
-    # Bound to the query: upstream silently gives wrong data for a token reused with other
-    # parameters; here that is a 400, so a client bug shows.
-    return f"{offset}.{hashlib.sha256(ids_param.encode()).hexdigest()[:12]}"
-
-
-def _offset(token: str, ids_param: str) -> int | None:
-    if not token:
-        return 0
-    offset, _, _digest = token.partition(".")
-    if not offset.isdigit() or _token(int(offset), ids_param) != token:
-        return None
-    return int(offset)
-
-
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = False  # server_close() waits for handlers: no thread outlives the server
 
@@ -307,6 +310,9 @@ class _HTTPServer(ThreadingHTTPServer):
         self.registry = registry
         self.routes: Counter[str] = Counter()
         self.paths: Counter[str] = Counter()
+        self.bytes: Counter[str] = Counter()  # body bytes sent, by route
+        self.derived = Derived()
+        self._matches: dict[tuple[Any, ...], list[str]] = {}
         self.arrivals: list[float] = []  # time.monotonic() of each request, in order
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
@@ -316,6 +322,23 @@ class _HTTPServer(ThreadingHTTPServer):
             self.routes[route] += 1
             self.paths[path] += 1
             self.arrivals.append(time.monotonic())
+
+    def sent(self, route: str, size: int) -> None:
+        with self._lock:
+            self.bytes[route] += size
+
+    def matches(self, asked: ListQuery, compute: Callable[[ListQuery], list[str]]) -> list[str]:
+        """The query's results, computed once per registry revision: its further pages take
+        them from here (a whole-registry query reads every record once, not once a page)."""
+        key = (*asked.results_key, self.registry.revision)
+        found = self._matches.get(key)
+        if found is None:
+            found = compute(asked)
+            with self._lock:
+                if len(self._matches) >= MATCHES_KEPT:
+                    self._matches.clear()
+                self._matches[key] = found
+        return found
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._lock:
@@ -376,10 +399,21 @@ class ReplayServer:
         """When each request arrived (``time.monotonic()``), in order."""
         return self._server.arrivals
 
+    @property
+    def bytes_sent(self) -> int:
+        """Body bytes of every reply sent (uncompressed; headers not counted)."""
+        return sum(self._server.bytes.values())
+
+    @property
+    def bytes_by_route(self) -> Counter[str]:
+        """Body bytes sent by route, as :attr:`counts` counts requests."""
+        return self._server.bytes
+
     def reset_counts(self) -> None:
         self._server.routes.clear()
         self._server.paths.clear()
         self._server.arrivals.clear()
+        self._server.bytes.clear()
 
     def start(self) -> ReplayServer:
         self._thread.start()

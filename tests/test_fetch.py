@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -305,6 +305,24 @@ def test_many_ids_go_in_one_list_request(mocked, clock) -> None:
     first = results[0]
     assert first.raw == json.dumps(first.data, ensure_ascii=False, separators=(",", ":")).encode()
     assert first.url == f"{LIST_URL}?filter.ids=NCT00000011"
+
+
+LISTS = {  # each kind of list request: what it adds to filter.ids and pageSize, in the URL
+    "fetch_studies": (lambda c, ids: c.fetch_studies(ids), ""),
+    "last_updates": (lambda c, ids: c.last_updates(ids),
+                     "&fields=NCTId,NCTIdAlias,LastUpdatePostDate"),
+    "changed_since": (lambda c, ids: c.changed_since(ids, date(2024, 1, 15)),
+                      "&filter.advanced=AREA%5BLastUpdatePostDate%5DRANGE%5B2024-01-15,MAX%5D"),
+}
+
+
+@pytest.mark.parametrize(("ask", "params"), LISTS.values(), ids=list(LISTS))
+def test_each_kind_of_list_request_sends_its_query(mocked, clock, ask, params: str) -> None:
+    ids = ["NCT00000001", "NCT00000002"]
+    list_replies(mocked, {nct_id: study(nct_id) for nct_id in ids})
+    list(ask(client(clock), ids))
+    assert [call.request.url for call in mocked.calls] == [
+        f"{LIST_URL}?filter.ids=NCT00000001,NCT00000002&pageSize=1000{params}"]
 
 
 def test_duplicate_ids_are_fetched_once(mocked, clock) -> None:

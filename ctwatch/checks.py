@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TextIO
 
-from ctwatch import notify, outbox
+from ctwatch import notify, numbering, outbox, triage
 from ctwatch.config import DEFAULT_MAX_FAILURES, DEFAULT_NOTIFY, NO_TRIALS, Config
 from ctwatch.errors import (
     ConfigError,
@@ -25,11 +25,12 @@ from ctwatch.errors import (
     printable,
 )
 from ctwatch.fetch import Client, Fetched, failure_key
+from ctwatch.limits import DEFAULT_FULL_SWEEP_DAYS
 from ctwatch.model import Change, ChangeSet, top_severity
 from ctwatch.notify.channels import Channel
-from ctwatch.record import Reading, parse_fetched, record, version_numbers
+from ctwatch.record import Reading, parse_fetched, raw_hash, record
 from ctwatch.rules import Rules
-from ctwatch.store import Saved, Store
+from ctwatch.store import Read, Saved, Store
 
 log = logging.getLogger("ctwatch.check")
 
@@ -98,6 +99,7 @@ class Plan:
     max_failures: int = DEFAULT_MAX_FAILURES
     today: Callable[[], date] = date.today
     routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # a trial's notify:
+    full_sweep_days: float = DEFAULT_FULL_SWEEP_DAYS  # every trial read in full this often
 
     def rules_for(self, nct_id: str) -> Rules:
         return self.trial_rules.get(nct_id, self.rules)
@@ -124,19 +126,25 @@ def plan_from(config: Config, *, stdout: TextIO | None = None) -> Plan:
         trials=tuple(entry.nct_id for entry in config.trials),
         channels=routing.channels, routes=routing.routes,
         rules=rules, trial_rules=trial_rules, max_failures=config.max_failures,
+        full_sweep_days=config.api.full_sweep_days,
     )
 
 
-def check(plan: Plan, client: Client, db: Store, *, force: bool = False,
-          stop: Callable[[], bool] = lambda: False) -> RunReport:
+Progress = Callable[[int, int], None]  # (trials done, trials in all)
+
+
+def check(plan: Plan, client: Client, db: Store, *, force: bool = False, full: bool = False,
+          stop: Callable[[], bool] = lambda: False,
+          progress: Progress | None = None) -> RunReport:
     """One pass over the watched trials. The caller holds the store's lock.
 
-    One trial's failure, expected or not, is that trial's alone.
-    ``stop`` is asked before each trial: once it says yes (SIGTERM), the trial in hand has been
-    stored whole and the run ends there."""
+    ``force``: even if the registry's data did not change since the last complete run;
+    ``full``: read every trial in full, whatever the registry says moved. One trial's failure,
+    expected or not, is that trial's alone. ``stop`` is asked before each trial: once it says
+    yes (SIGTERM), the trial in hand has been stored whole and the run ends there."""
     report = RunReport(run_id=db.start_run())
     try:
-        _run(plan, client, db, report, force, stop)
+        _Pass(plan, client, db, report, stop, progress).run(force=force, full=full)
         if not report.interrupted:  # the alerts of the trials checked, even if the run failed
             report.undelivered = outbox.deliver_pending(db, plan.channels)
     except Exception as error:
@@ -152,21 +160,6 @@ def check(plan: Plan, client: Client, db: Store, *, force: bool = False,
         db.finish_run(report.run_id, report.status, report.counts(),
                       report.data_timestamp if report.complete else None)
     return report
-
-
-def _run(plan: Plan, client: Client, db: Store, report: RunReport, force: bool,
-         stop: Callable[[], bool]) -> None:
-    """Check the trials; a failure outside any one trial is recorded in the report, not
-    raised, so that the alerts of the trials already stored still go out."""
-    try:
-        report.data_timestamp = _data_timestamp(client)
-        if not force and _unchanged_upstream(plan, db, report):
-            report.skipped = True
-        else:
-            _check_all(plan, client, db, report, stop)
-    except Exception as error:  # outside any one trial: the run failed, the next redoes it
-        log.debug("the run failed", exc_info=True)
-        report.error = describe(error)
 
 
 def tell(report: RunReport) -> None:
@@ -223,37 +216,108 @@ def _data_timestamp(client: Client) -> str | None:
         return None
 
 
-def _unchanged_upstream(plan: Plan, db: Store, report: RunReport) -> bool:
-    """Whether the run before this one checked every trial against this very data."""
-    if report.data_timestamp is None:
-        return False
-    last = db.last_run(before=report.run_id)
-    if last is None or last["data_timestamp"] != report.data_timestamp:
-        return False
-    return set(plan.trials) <= set(db.trial_ids())
+class _Pass:
+    """One check's work: which trials to read, reading them, and what it found."""
 
+    def __init__(self, plan: Plan, client: Client, db: Store, report: RunReport,
+                 stop: Callable[[], bool], progress: Progress | None) -> None:
+        self.plan, self.client, self.db, self.report = plan, client, db, report
+        self.stop = stop
+        self.progress = progress or (lambda _done, _all: None)
+        self.alerted: list[ChangeSet] = []  # change sets with alerts: worth version numbers
 
-def _check_all(plan: Plan, client: Client, db: Store, report: RunReport,
-               stop: Callable[[], bool]) -> None:
-    for result in client.fetch_studies(plan.trials):
-        if stop():
-            report.interrupted = True
-            return
-        report.checked += 1
-        if isinstance(result, FetchError):
-            _failed(plan, db, report, result.nct_id or "?", describe(result),
-                    printable(failure_key(result)))
-            continue
+    def run(self, *, force: bool, full: bool) -> None:
+        """Check the trials; a failure outside any one trial is recorded in the report, not
+        raised, so that the alerts of the trials already stored still go out."""
+        report = self.report
         try:
-            saved = _check_one(plan, client, db, result)
-        except Exception as error:  # a bad record is data: it fails its own trial only
-            log.debug("%s: check failed", result.nct_id, exc_info=True)
-            _failed(plan, db, report, result.nct_id, _trial_error(result.nct_id, error),
-                    describe(error))
-            continue
-        report.new_snapshots += saved.snapshot_id is not None
-        if saved.change_set:
-            report.change_sets.append(saved.change_set)
+            report.data_timestamp = _data_timestamp(self.client)
+            if not (force or full) and self._unchanged_upstream():
+                report.skipped = True
+                return
+            self._check_all(full)
+            if not report.interrupted:
+                numbering.number(self.client, self.db, self.alerted, self.stop)
+        except Exception as error:  # outside any one trial: the run failed, the next redoes it
+            log.debug("the run failed", exc_info=True)
+            report.error = describe(error)
+
+    def _unchanged_upstream(self) -> bool:
+        """Whether the run before this one checked every trial against this very data."""
+        if self.report.data_timestamp is None:
+            return False
+        last = self.db.last_run(before=self.report.run_id)
+        if last is None or last["data_timestamp"] != self.report.data_timestamp:
+            return False
+        return set(self.plan.trials) <= set(self.db.trial_ids())
+
+    def _check_all(self, full: bool) -> None:
+        trials, reads = self.plan.trials, self.db.reads()
+        sweep = set(trials) if full else triage.due(
+            trials, reads, now=datetime.now(UTC), since_last_run_s=self._since_last_run(),
+            sweep_days=self.plan.full_sweep_days)
+        sorted_out = triage.sort(self.client, trials, reads, sweep, self.stop)
+        for failure in sorted_out.failed:
+            self._failed(failure.nct_id or "?", describe(failure), printable(failure_key(failure)))
+        self.db.mark_checked(sorted_out.unmoved)
+        self.report.checked += len(sorted_out.failed) + len(sorted_out.unmoved)
+        if sorted_out.stopped:
+            self.report.interrupted = True
+            return
+        self._read(sorted_out.full, reads)
+
+    def _since_last_run(self) -> float | None:
+        last = self.db.last_run(before=self.report.run_id)
+        if last is None:
+            return None
+        started = datetime.fromisoformat(last["started_at"].replace("Z", "+00:00"))
+        return (datetime.now(UTC) - started).total_seconds()
+
+    def _read(self, nct_ids: Sequence[str], reads: Mapping[str, Read]) -> None:
+        """Read trials in full and record what changed."""
+        total = self.report.checked + len(nct_ids)
+        for result in self.client.fetch_studies(nct_ids) if nct_ids else ():
+            if self.stop():
+                self.report.interrupted = True
+                return
+            self.report.checked += 1
+            self.progress(self.report.checked, total)
+            if isinstance(result, FetchError):
+                self._failed(result.nct_id or "?", describe(result),
+                             printable(failure_key(result)))
+                continue
+            try:
+                saved = self._check_one(result, reads.get(result.registry_nct_id))
+            except Exception as error:  # a bad record is data: it fails its own trial only
+                log.debug("%s: check failed", result.nct_id, exc_info=True)
+                self._failed(result.nct_id, _trial_error(result.nct_id, error), describe(error))
+                continue
+            self.report.new_snapshots += saved.snapshot_id is not None
+            if saved.change_set:
+                self.report.change_sets.append(saved.change_set)
+
+    def _check_one(self, fetched: Fetched, last_read: Read | None) -> Saved:
+        digest = raw_hash(fetched.raw)
+        if last_read is not None and last_read.raw_hash == digest:  # nothing but bookkeeping
+            self.db.mark_read(fetched.registry_nct_id, last_read.registry_date, digest)
+            return Saved(None, None)
+        trial = parse_fetched(fetched)
+        plan = self.plan
+        reading = Reading(fetched, trial, "api_v2", trial.status.last_update_posted,
+                          plan.rules_for(trial.nct_id), plan.today())
+        channels = plan.channels_for(trial.nct_id)
+        saved = record(db=self.db, reading=reading, raw_hash=digest,
+                       channels=lambda changes: [c.name for c in channels if _wants(c, changes)])
+        if saved.change_set and any(_wants(c, saved.change_set.changes) for c in channels):
+            self.alerted.append(saved.change_set)
+        return saved
+
+    def _failed(self, nct_id: str, error: str, reason: str) -> None:
+        """Record a trial's failed check (a store that cannot record even that fails the
+        run). ``reason`` is the same for the trials that failed the same way."""
+        consecutive = self.db.record_failure(nct_id, error)
+        self.report.failures.append(Failure(nct_id, error, consecutive,
+                                            consecutive == self.plan.max_failures, reason))
 
 
 def _trial_error(nct_id: str, error: Exception) -> str:
@@ -261,24 +325,6 @@ def _trial_error(nct_id: str, error: Exception) -> str:
     if isinstance(error, CtwatchError) and nct_id in line:
         return line
     return f"{nct_id}: {line}"
-
-
-def _failed(plan: Plan, db: Store, report: RunReport, nct_id: str, error: str,
-            reason: str) -> None:
-    """Record a trial's failed check (a store that cannot record even that fails the run).
-    ``reason`` is the same for the trials that failed the same way, to tell them at once."""
-    consecutive = db.record_failure(nct_id, error)
-    report.failures.append(Failure(nct_id, error, consecutive,
-                                   consecutive == plan.max_failures, reason))
-
-
-def _check_one(plan: Plan, client: Client, db: Store, fetched: Fetched) -> Saved:
-    trial = parse_fetched(fetched)
-    reading = Reading(fetched, trial, "api_v2", trial.status.last_update_posted,
-                      plan.rules_for(trial.nct_id), plan.today())
-    return record(db, reading, numbers=version_numbers(client, trial.nct_id),
-                  channels=lambda changes: [c.name for c in plan.channels_for(trial.nct_id)
-                                            if _wants(c, changes)])
 
 
 def _wants(channel: Channel, changes: Sequence[Change]) -> bool:

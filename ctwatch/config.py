@@ -413,6 +413,13 @@ def _seconds(key: str, value: Any) -> float:
     return seconds
 
 
+def _sweep_days(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 366:
+        raise ConfigError(f"must be a number of days from 0 (every check reads every trial in "
+                          f"full) to 366 (got {quoted(value)})", key=key)
+    return float(value)
+
+
 def _count(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"must be a whole number, 0 or more (got {quoted(value)})", key=key)
@@ -469,4 +476,5 @@ _API_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "page_size": _page_size,
     "user_agent": _text,
     "max_reply_mb": _positive,
+    "full_sweep_days": _sweep_days,
 }

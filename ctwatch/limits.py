@@ -16,6 +16,13 @@ DEFAULT_MAX_REPLY_MB = 64.0
 # Not knowing the data timestamp only means checking every trial, so /api/v2/version gets at
 # most this many attempts, within one timeout in all, not the whole deadline.
 VERSION_ATTEMPTS = 2
+# Every watched trial is read in full at least this often (api.full_sweep_days' default), its
+# record hashed and compared, however its last-update date stands (issue 13).
+DEFAULT_FULL_SWEEP_DAYS = 7.0
+# Registry version numbers, for an alert's link to the registry's comparison view, cost one
+# request per changed trial (its history index): a run looks up at most this many, for the
+# change sets it alerts; the other alerts link to the record's history tab.
+MAX_VERSION_LOOKUPS = 100
 # A page that cannot be decoded is asked again in halves to find the record at fault: ~10
 # splits isolate one record among 1000, 20 about two; past that the fault is not one record,
 # and a registry sending junk to every request costs at most ~2·20 more requests per 1000 ids.

@@ -2,15 +2,15 @@
 and store the snapshot, its change set and its alerts.
 
 Everything written for one trial is one store transaction: the re-parse of a snapshot an older
-parser stored, the registry version numbers learnt for the link to the registry's comparison
-view, the new snapshot, its change set and its outbox rows. A run killed at any point leaves
-the trial as it was before or after, never between. The network (the history index, for the
-version numbers) is asked before that transaction opens, never while it holds the store.
+parser stored, the new snapshot, its change set, its outbox rows and the trial's state. A run
+killed at any point leaves the trial as it was before or after, never between.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -26,8 +26,6 @@ from ctwatch.store import Saved, Store, content_hash
 
 log = logging.getLogger("ctwatch.check")
 
-#: (registry date of the older snapshot, of the newer) → their registry version numbers
-Numbers = Callable[[str | None, str | None], tuple[int | None, int | None]]
 #: the changes of a change set → the channels its alert goes to (none for imports)
 Channels = Callable[[list[Change]], list[str]]
 
@@ -45,25 +43,31 @@ class Reading:
 
 
 def record(db: Store, reading: Reading, *, channels: Channels = lambda _: [],
-           numbers: Numbers | None = None) -> Saved:
+           raw_hash: str | None = None) -> Saved:
     """Store a version of a trial: a snapshot if its content is new, the change set against
-    the trial's latest snapshot if anything changed, and an alert for each of ``channels``."""
+    the trial's latest snapshot if anything changed, and an alert for each of ``channels``.
+    ``raw_hash``: the version was read in full from the registry, and its record hashes so."""
     snapshot = _snapshot(reading)
+    raw = reading.fetched.raw
     if db.latest_hash(snapshot.nct_id) == (snapshot.content_hash, sources.PARSER_VERSION):
-        return db.save(snapshot, reading.fetched.raw)  # the usual case: nothing to diff
+        return db.save(snapshot, raw, raw_hash=raw_hash)  # the usual case: nothing to diff
     stored = db.latest(snapshot.nct_id)
     previous = current(db, stored) if stored else None
     changes = diff(previous.trial, reading.trial, reading.rules, reading.when) if previous else []
-    old_version = None
-    if previous and changes and numbers and snapshot.registry_version is None:
-        old_version, new_version = numbers(previous.registry_date, snapshot.registry_date)
-        snapshot = replace(snapshot, registry_version=new_version)
     with db.transaction():
         if previous and stored and previous is not stored:
             db.replace_trial(previous.id or 0, previous.trial, sources.PARSER_VERSION)
-        if previous and old_version is not None and previous.registry_version is None:
-            db.set_registry_version(previous.id or 0, old_version)
-        return db.save(snapshot, reading.fetched.raw, changes, channels(changes))
+        return db.save(snapshot, raw, changes, channels(changes), raw_hash=raw_hash)
+
+
+#: registry bookkeeping in a record that changes with every data release, not with the trial
+_BOOKKEEPING = re.compile(rb'"versionHolder"\s*:\s*"[^"]*"')
+
+
+def raw_hash(raw: bytes) -> str:
+    """A hash of a registry record, its bookkeeping left out: equal for a record that did not
+    change since it was last read, whatever release it came with."""
+    return hashlib.sha256(_BOOKKEEPING.sub(b"", raw)).hexdigest()
 
 
 def _snapshot(reading: Reading) -> Snapshot:
@@ -98,29 +102,6 @@ def parse_fetched(fetched: Fetched) -> Trial:
             return trial
     raise ParseError(f"the record holds no study {fetched.registry_nct_id}",
                      source=fetched.url)
-
-
-def version_numbers(client: Client, nct_id: str) -> Numbers:
-    """The registry versions current on two dates, from the trial's history index; (None,
-    None) when the index cannot be had (it is an unsupported site API) or does not tell the
-    two apart."""
-    def numbers(old_date: str | None, new_date: str | None) -> tuple[int | None, int | None]:
-        try:
-            index = client.history_index(nct_id)
-        except FetchError as error:
-            log.debug("no version numbers for %s: %s", nct_id, error)
-            return None, None
-
-        def on(day: str | None) -> int | None:
-            found = [entry.version for entry in index if day and entry.date <= day]
-            return max(found) if found else None
-
-        old, new = on(old_date), on(new_date)
-        if old is None or new is None or old >= new:
-            return None, None
-        return old, new
-
-    return numbers
 
 
 def fetch_trials(client: Client, nct_ids: Sequence[str]

@@ -28,6 +28,8 @@ class TrialState:
     last_success: str | None
     consecutive_failures: int
     last_error: str | None
+    registry_date: str | None  # the last update posted of its record when last read in full
+    last_full_read: str | None  # when its whole record was last read (see api.full_sweep_days)
 
 
 @dataclass(frozen=True, slots=True)

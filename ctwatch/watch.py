@@ -73,15 +73,18 @@ class Watcher:
 
     # -- use cases --------------------------------------------------------------------------
 
-    def check(self, *, force: bool = False, wait: bool = False,
-              stop: Callable[[], bool] | None = None) -> RunReport:
-        """One monitoring pass (``ctwatch check``). Without ``stop``, SIGTERM and SIGINT stop
-        it after the trial in hand (:class:`~ctwatch.errors.Interrupted` past the grace
-        period); the daemon passes its own ``stop`` instead."""
+    def check(self, *, force: bool = False, full: bool = False, wait: bool = False,
+              stop: Callable[[], bool] | None = None,
+              progress: checks.Progress | None = None) -> RunReport:
+        """One monitoring pass (``ctwatch check``; ``full``: every trial read in full).
+        Without ``stop``, SIGTERM and SIGINT stop it after the trial in hand
+        (:class:`~ctwatch.errors.Interrupted` past the grace period); the daemon passes its
+        own ``stop`` instead. ``progress`` hears of each trial read in full."""
         plan = self.plan
         with self._locked(wait) as db, Client(self.config.api) as client, \
                 _stopping(stop) as stopped:
-            return checks.check(plan, client, db, force=force, stop=stopped)
+            return checks.check(plan, client, db, force=force, full=full, stop=stopped,
+                                progress=progress)
 
     def backfill(self, nct_ids: Sequence[str]) -> Iterator[Backfilled | CtwatchError]:
         """Import the registry's version history of each trial, one after the other: what

@@ -66,11 +66,19 @@ def test_every_api_setting_is_a_config_key() -> None:
     values = {"base_url": "http://127.0.0.1:8080/", "timeout_s": 2.5, "max_retries": 0,
               "requests_per_second": 20, "backoff_s": 0.1, "backoff_max_s": 1,
               "deadline_s": 9, "page_size": 10, "user_agent": "ctwatch-test",
-              "max_reply_mb": 8}
+              "max_reply_mb": 8, "full_sweep_days": 0}
     assert set(values) == {f.name for f in dataclasses.fields(ApiSettings)}
     api = parse_config({"api": values}).api
     assert api.base_url == "http://127.0.0.1:8080"
     assert (api.timeout_s, api.max_retries, api.page_size) == (2.5, 0, 10)
+    assert api.full_sweep_days == 0
+
+
+@pytest.mark.parametrize("days", [-1, 367, "7", True, None])
+def test_a_sweep_outside_a_year_is_refused(days: object) -> None:
+    with pytest.raises(ConfigError, match=r"^api.full_sweep_days: must be a number of days "
+                                          r"from 0 .* to 366"):
+        parse_config({"api": {"full_sweep_days": days}})
 
 
 def test_yaml_syntax_errors_name_the_file_and_line(tmp_path: Path) -> None:

@@ -67,32 +67,32 @@ def test_a_failure_while_storing_leaves_the_trial_exactly_as_it_was(
 
     monkeypatch.setattr(rows, "insert_change_set", disk_full)
     with pytest.raises(StoreError, match="database or disk is full"):
-        record(db, reading(*version("TERMINATED", "2026-01-06")), numbers=lambda _o, _n: (3, 4),
-               channels=lambda _changes: ["stdout"])
+        record(db, reading(*version("TERMINATED", "2026-01-06")),
+               channels=lambda _changes: ["stdout"], raw_hash="read in full")
     assert table(db, "select parser_version, registry_version, content_hash from snapshots") == [
         (OLD_PARSER, None, "stored by the older parser")]
     assert table(db, "select count(*) from change_sets") == [(0,)]
     assert table(db, "select count(*) from outbox") == [(0,)]
+    assert table(db, "select raw_hash, registry_date from trial_state") == [(None, None)]
 
 
 def test_the_same_version_recorded_again_writes_all_of_it_in_one_go(db: Store) -> None:
     raw, trial = version("TERMINATED", "2026-01-06")
-    saved = record(db, reading(raw, trial), numbers=lambda _o, _n: (3, 4),
-                   channels=lambda _changes: ["stdout"])
+    saved = record(db, reading(raw, trial), channels=lambda _changes: ["stdout"],
+                   raw_hash="read in full")
     assert saved.change_set is not None
     assert [change.path for change in saved.change_set.changes] == ["status.overall"]
-    assert (saved.change_set.from_version, saved.change_set.to_version) == (3, 4)
-    [old, new] = table(db, "select parser_version, registry_version, content_hash "
-                           "from snapshots order by id")
-    assert old[:2] == (sources.PARSER_VERSION, 3)  # re-parsed and numbered in the same go
-    assert old[2] == content_hash(version("RECRUITING", "2026-01-05")[1])
-    assert new == (sources.PARSER_VERSION, 4, content_hash(trial))
+    [old, new] = table(db, "select parser_version, content_hash from snapshots order by id")
+    assert old == (sources.PARSER_VERSION, content_hash(version("RECRUITING", "2026-01-05")[1]))
+    assert new == (sources.PARSER_VERSION, content_hash(trial))  # re-parsed in the same go
     assert table(db, "select channel, status from outbox") == [("stdout", "pending")]
+    assert table(db, "select raw_hash, registry_date from trial_state") == [
+        ("read in full", "2026-01-06")]
 
 
 def test_a_parser_upgrade_alone_is_no_change(db: Store) -> None:
     raw, trial = version("RECRUITING", "2026-01-05")
-    saved = record(db, reading(raw, trial), numbers=lambda _o, _n: pytest.fail("no change"))
+    saved = record(db, reading(raw, trial))
     assert (saved.snapshot_id, saved.change_set) == (None, None)
     assert table(db, "select parser_version, content_hash from snapshots") == [
         (sources.PARSER_VERSION, content_hash(trial))]

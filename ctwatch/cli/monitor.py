@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,6 +18,7 @@ from ctwatch.errors import EXIT_CHANGES, EXIT_FAILED
 from ctwatch.store import Alert
 
 log = logging.getLogger("ctwatch")
+PROGRESS_FROM = 50  # trials read in full: fewer take too little time to need a bar
 
 
 @click.command()
@@ -23,16 +27,44 @@ log = logging.getLogger("ctwatch")
 @click.option("--wait", is_flag=True, help="Wait for a run in progress instead of exiting 4.")
 @click.option("--force", is_flag=True,
               help="Check every trial even if the registry's data has not changed.")
+@click.option("--full", is_flag=True,
+              help="Read every trial's whole record, not only those the registry says moved.")
 @click.pass_context
 @handle_errors
-def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool) -> None:
+def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool, full: bool) -> None:
     """One monitoring pass over the configured trials (the cron job)."""
-    report = watcher_from(ctx, watching=True).check(force=force, wait=wait)
+    with progress_bar(ctx) as progress:
+        report = watcher_from(ctx, watching=True).check(force=force, full=full, wait=wait,
+                                                        progress=progress)
     tell(report)
     if report.went_wrong or report.interrupted:
         sys.exit(EXIT_FAILED)
     if exit_code and report.change_sets:
         sys.exit(EXIT_CHANGES)
+
+
+@contextmanager
+def progress_bar(ctx: click.Context) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr for a person at a terminal (never in cron, nor with -q),
+    shown once a check reads more than a few trials in full."""
+    if ctx.obj["verbosity"] < 0 or not sys.stderr.isatty():
+        yield None
+        return
+    bar: Any = None
+
+    def advance(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total >= PROGRESS_FROM:
+            bar = click.progressbar(length=total, label="reading", file=sys.stderr)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    try:
+        yield advance
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
 
 
 @click.command()

@@ -49,6 +49,8 @@ from ctwatch.store.tables import (
     trial_state,
 )
 
+_IN_CHUNK = 900  # ids in one IN (…): below SQLite's old limit of 999 parameters
+
 _BUSY = {
     "run": "store {store}: another ctwatch run holds its lock ({path}); try again later or use "
            "--wait",
@@ -74,6 +76,15 @@ class Saved:
 
     snapshot_id: int | None  # None: same content as the latest snapshot, nothing new stored
     change_set: ChangeSet | None
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """What the last full read of a trial's record found."""
+
+    registry_date: str | None  # its last update posted
+    raw_hash: str | None  # the record's, registry bookkeeping left out
+    at: str | None  # when (None: never, or before the store kept it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,16 +240,18 @@ class Store:
                                      .order_by(snapshots.c.nct_id)).scalars())
 
     def save(self, snapshot: Snapshot, raw: bytes, changes: Sequence[Change] = (),
-             channels: Sequence[str] = ()) -> Saved:
+             channels: Sequence[str] = (), *, raw_hash: str | None = None) -> Saved:
         """Store a checked trial in one transaction: a snapshot if its content is new, the
         change set against the previous snapshot if there are changes, one outbox row per
-        channel for it, and the trial's state."""
+        channel for it, and the trial's state (``raw_hash``: it was read in full from the
+        registry, whose record hashes so)."""
         with self.transaction() as conn:
             previous = conn.execute(
                 sa.select(snapshots.c.id, snapshots.c.content_hash)
                 .where(snapshots.c.nct_id == snapshot.nct_id)
                 .order_by(snapshots.c.id.desc()).limit(1)).first()
-            rows.mark_success(conn, snapshot.nct_id)
+            read = None if raw_hash is None else (snapshot.registry_date, raw_hash)
+            rows.mark_success(conn, snapshot.nct_id, read)
             if previous and previous.content_hash == snapshot.content_hash:
                 return Saved(None, None)
             snapshot_id = rows.insert_snapshot(conn, snapshot, raw)
@@ -359,9 +372,35 @@ class Store:
             rows.upsert_state(conn, nct_id, state is not None, values)
             return failures
 
-    def trial_states(self) -> list[dict[str, Any]]:
+    def reads(self) -> dict[str, Read]:
+        """What the last full read of each trial found, by trial."""
+        columns = (trial_state.c.nct_id, trial_state.c.registry_date, trial_state.c.raw_hash,
+                   trial_state.c.last_full_read)
         with self.transaction() as conn:
-            found = conn.execute(sa.select(trial_state).order_by(trial_state.c.nct_id)).all()
+            return {row.nct_id: Read(row.registry_date, row.raw_hash, row.last_full_read)
+                    for row in conn.execute(sa.select(*columns))}
+
+    def mark_read(self, nct_id: str, registry_date: str | None, raw_hash: str) -> None:
+        """A trial read in full whose record did not change: only its state is written."""
+        with self.transaction() as conn:
+            rows.mark_success(conn, nct_id, (registry_date, raw_hash))
+
+    def mark_checked(self, nct_ids: Sequence[str]) -> None:
+        """Trials the registry says did not move since their last full read: checked now,
+        without a fault, in one transaction (a statement per thousand)."""
+        moment = stamp()
+        with self.transaction() as conn:
+            for start in range(0, len(nct_ids), _IN_CHUNK):
+                chunk = list(nct_ids[start:start + _IN_CHUNK])
+                conn.execute(trial_state.update().where(trial_state.c.nct_id.in_(chunk)).values(
+                    last_checked=moment, last_success=moment, consecutive_failures=0,
+                    last_error=None))
+
+    def trial_states(self) -> list[dict[str, Any]]:
+        """Each trial's state for ``ctwatch status`` (the raw hash is no concern of people)."""
+        shown = [column for column in trial_state.c if column.name != "raw_hash"]
+        with self.transaction() as conn:
+            found = conn.execute(sa.select(*shown).order_by(trial_state.c.nct_id)).all()
         return [row._asdict() for row in found]
 
 
@@ -400,6 +439,10 @@ def _engine(url: URL, shown: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA busy_timeout = 30000")
             cursor.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode, NORMAL syncs at checkpoints, not at every commit: a power cut may
+            # lose the last transactions but never corrupts the store, and a check redoes
+            # what was lost (its run is not recorded complete). Measured by benchmarks/check.py.
+            cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.close()
 
     return engine

@@ -80,8 +80,13 @@ def upsert_state(conn: Connection, nct_id: str, exists: bool, values: dict[str, 
         conn.execute(trial_state.insert().values(nct_id=nct_id, **values))
 
 
-def mark_success(conn: Connection, nct_id: str) -> None:
+def mark_success(conn: Connection, nct_id: str,
+                 read: tuple[str | None, str] | None = None) -> None:
+    """A trial checked without fault; ``read``: (registry date, raw hash) of the record read
+    in full from the registry."""
     moment = stamp()
-    values = {"last_checked": moment, "last_success": moment, "consecutive_failures": 0,
-              "last_error": None}
+    values: dict[str, Any] = {"last_checked": moment, "last_success": moment,
+                              "consecutive_failures": 0, "last_error": None}
+    if read is not None:
+        values |= {"registry_date": read[0], "raw_hash": read[1], "last_full_read": moment}
     upsert_state(conn, nct_id, trial_state_row(conn, nct_id) is not None, values)

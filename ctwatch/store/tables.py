@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from ctwatch.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -78,6 +78,11 @@ trial_state = sa.Table(
     sa.Column("last_success", sa.String(32)),
     sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),
+    # What the last full read of the trial's record found (a check's probe compares the
+    # registry's last-update date with it; the sweep re-reads the least recently read first).
+    sa.Column("registry_date", sa.String(32)),
+    sa.Column("raw_hash", sa.String(64)),  # of the record minus registry bookkeeping
+    sa.Column("last_full_read", sa.String(32)),
 )
 
 
@@ -105,8 +110,15 @@ def _v2_outbox_claims(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN claimed_at VARCHAR(32)"))
 
 
+def _v3_trial_reads(conn: Connection) -> None:
+    # Left empty: the first check after the upgrade reads every trial in full once.
+    for column in ("registry_date VARCHAR(32)", "raw_hash VARCHAR(64)",
+                   "last_full_read VARCHAR(32)"):
+        conn.execute(sa.text(f"ALTER TABLE trial_state ADD COLUMN {column}"))
+
+
 #: schema version → the step that brings a store of version - 1 to it
-MIGRATIONS = {2: _v2_outbox_claims}
+MIGRATIONS = {2: _v2_outbox_claims, 3: _v3_trial_reads}
 
 #: outbox states of an alert still owed to its channel
 UNDELIVERED = ("pending", "sending")

@@ -38,6 +38,8 @@ class _Heading:
 def parse(text: str | None, markup: Markup) -> tuple[dict[str, tuple[Criterion, ...]], str | None]:
     """Criteria per section, and the whole text normalized, from one markup field."""
     tree = blocks(text, markup)
+    if not tree:
+        return {name: () for name in SECTIONS}, None
     grouped = _sections(tree)
     criteria = {name: _number(grouped[name], _PREFIX[name]) for name in SECTIONS}
     return criteria, render(tree) or None

@@ -15,14 +15,16 @@ from functools import lru_cache
 from ctwatch.limits import MAX_DAY_SPAN
 from ctwatch.model import Dose
 
+# Each pattern first checks, by one lookup in a set, that the character at hand can start a
+# match: tried at every position of a description, their alternatives cost more (issue 13).
 _AMOUNT = re.compile(
-    r"(?<![0-9.])(?P<dose>[0-9]{1,6}(?:\.[0-9]{1,6})?)(?![0-9])"
+    r"(?=[0-9])(?<![0-9.])(?P<dose>[0-9]{1,6}(?:\.[0-9]{1,6})?)(?![0-9])"
     r"\s*(?P<unit>(?:mg|mcg|µg|μg|g|iu|units?|ml|gy)"
     r"(?:\s*/\s*(?:kg|m\^?2|m²|day|d|dose))?)(?![a-z])",
     re.IGNORECASE,
 )
 _DAYS = re.compile(
-    r"\bdays?\s+(?P<days>[0-9]{1,4}(?![0-9])(?:\s*(?:,|&|\band\b|\bthrough\b|\bto\b|-|–)\s*"
+    r"(?=d)\bdays?\s+(?P<days>[0-9]{1,4}(?![0-9])(?:\s*(?:,|&|\band\b|\bthrough\b|\bto\b|-|–)\s*"
     r"(?:and\s+)?[0-9]{1,4}(?![0-9]))*)"
     r"(?:\s+(?:during|of|in)\s+(?P<cycle>(?:each|every|all|subsequent)\s+cycles?|"
     r"cycles?\s+[0-9]{1,4}(?![0-9])))?",
@@ -63,17 +65,23 @@ def _doses(name: str, segment: str) -> list[Dose]:
     dose = float(amount["dose"]) if amount else None
     if dose is not None and dose.is_integer():
         dose = int(dose)
-    unit = re.sub(r"\s+", "", amount["unit"]) if amount else None
+    unit = _SPACES.sub("", amount["unit"]) if amount else None
     schedules = [(_days(m["days"]), _cycle(m["cycle"])) for m in _DAYS.finditer(segment)]
     if not schedules:
         return [Dose(name, dose, unit)] if amount else []
     return [Dose(name, dose, unit, days, cycle) for days, cycle in schedules]
 
 
+_SPACES = re.compile(r"\s+")
+_DAY_LIST = re.compile(r"\s*(?:,|&|\band\b)\s*")
+_DAY_RANGE = re.compile(r"\s*(?:\bthrough\b|\bto\b|-|–)\s*")
+_NUMBER = re.compile(r"[0-9]+")
+
+
 def _days(text: str) -> tuple[int, ...]:
     days: list[int] = []
-    for part in re.split(r"\s*(?:,|&|\band\b)\s*", text):
-        bounds = re.split(r"\s*(?:\bthrough\b|\bto\b|-|–)\s*", part.strip())
+    for part in _DAY_LIST.split(text):
+        bounds = _DAY_RANGE.split(part.strip())
         numbers = [int(bound) for bound in bounds if bound.isdigit()]
         if len(numbers) == 2 and 0 < numbers[1] - numbers[0] <= MAX_DAY_SPAN:
             days.extend(range(numbers[0], numbers[1] + 1))
@@ -85,5 +93,5 @@ def _days(text: str) -> tuple[int, ...]:
 def _cycle(text: str | None) -> str | None:
     if not text:
         return None
-    number = re.search(r"[0-9]+", text)
+    number = _NUMBER.search(text)
     return number[0] if number else text.split()[0].lower()

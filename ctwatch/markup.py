@@ -31,11 +31,14 @@ _LIST_TAGS = frozenset({"ul", "ol"})
 _BLOCK_TAGS = frozenset(
     {"p", "div", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "table", "tr", "hr"}
 )
-_SPACE = re.compile(r"\s+")
 # Text with no markdown syntax at all is paragraphs split by blank lines; reading it without
 # the CommonMark parser gives the same blocks several times faster (most descriptions).
 _MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]<>&]")
-_MARKDOWN_LINE_START = re.compile(r"^(?:[ \t]|[-+*>#=_`~]|\d{1,9}[.)])", re.MULTILINE)
+# A line that starts with markdown syntax: the first, or one after a newline (a MULTILINE "^"
+# would be tried at every position of the text).
+_LINE_START = r"(?:[ \t]|[-+*>#=_`~]|\d{1,9}[.)])"
+_FIRST_LINE_SYNTAX = re.compile(_LINE_START)
+_LATER_LINE_SYNTAX = re.compile("\n" + _LINE_START)
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _TAG = re.compile(r"<[^>]*>")
 # A list marker as CommonMark reads one: "-", "*", "+", "1." or "1)", then spaces or the end.
@@ -55,8 +58,7 @@ def clean(text: str | None) -> str | None:
     """Collapse whitespace of plain text; ``None`` for nothing."""
     if text is None:
         return None
-    text = _SPACE.sub(" ", text).strip()
-    return text or None
+    return " ".join(text.split()) or None  # str.split's whitespace is the same as \s
 
 
 def inline(text: str | None, markup: Markup) -> str | None:
@@ -76,7 +78,8 @@ def blocks(text: str | None, markup: Markup) -> tuple[Block, ...]:
     if not text or not text.strip():
         return ()
     if markup == "markdown":
-        if not (_MARKDOWN_INLINE.search(text) or _MARKDOWN_LINE_START.search(text)):
+        if not (_MARKDOWN_INLINE.search(text) or _FIRST_LINE_SYNTAX.match(text)
+                or _LATER_LINE_SYNTAX.search(text)):
             return tuple(Block(line) for line in map(clean, _BLANK_LINE.split(text)) if line)
         simple = registry_markdown_blocks(text)
         return simple if simple is not None else markdown_blocks(text)

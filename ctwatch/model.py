@@ -40,7 +40,10 @@ class Record:
     """Mixin for the domain dataclasses: conversion to and from the published JSON shape."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {_key(f.name): _dump(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+        keys, values = _layout(type(self))
+        # zip's strict= costs a fifth of this line on Python 3.11; both come from fields(self).
+        return {key: value if type(value) in _JSON_SCALARS else _dump(value)
+                for key, value in zip(keys, values(self))}  # noqa: B905
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:
@@ -48,13 +51,34 @@ class Record:
         return cls(**{f.name: _load(hints[f.name], data.get(_key(f.name))) for f in fields(cls)})  # type: ignore[arg-type]
 
 
+_LAYOUTS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+
+
+def _layout(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """The JSON keys of a record class, and a function reading its field values in their
+    order: ``fields()`` per object was half the cost of ``to_dict`` (issue 13)."""
+    if cls not in _LAYOUTS:
+        names = tuple(f.name for f in fields(cls))
+        read = operator.attrgetter(*names)
+        _LAYOUTS[cls] = (tuple(map(_key, names)),
+                         read if len(names) > 1 else lambda record: (read(record),))
+    return _LAYOUTS[cls]
+
+
+# Most values are JSON already: a lookup by their exact type settles them (not subclasses:
+# Severity is a str, published as its value).
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _dump(value: Any) -> Any:
+    if type(value) in _JSON_SCALARS:
+        return value
     if isinstance(value, Record):
         return value.to_dict()
     if isinstance(value, Enum):
         return value.value  # the published shape holds plain strings
     if isinstance(value, tuple):
-        return [_dump(item) for item in value]
+        return [item if type(item) in _JSON_SCALARS else _dump(item) for item in value]
     return value
 
 

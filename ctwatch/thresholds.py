@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 
 from ctwatch.limits import MAX_GROUPS
 from ctwatch.model import Threshold
@@ -54,6 +55,15 @@ _UNIT = (
 )
 
 
+# The patterns below are tried at every position of a criterion, and trying their dozens of
+# alternatives there was most of the cost of reading criteria (issue 13): each first checks,
+# by one lookup in a set, that the character at hand can start a match at all.
+def _starting(words: Iterable[str], digit: bool = False) -> str:
+    """A lookahead for the first character of one of ``words`` (or a digit)."""
+    first = "".join(sorted({re.escape(word[0]) for word in words}))
+    return "(?=[" + first + (r"\d" if digit else "") + "])"
+
+
 def _alternatives(table: dict[str, str]) -> str:
     return "|".join(re.escape(key).replace(r"\ ", r"\s+") for key in sorted(table, key=len,
                                                                            reverse=True))
@@ -70,23 +80,29 @@ _POSTFIXED = (
     rf"\b(?P<pvalue>{_NUMBER})(?!\d|\.\d)\s*(?:{_UNIT.replace('?P<', '?P<p')})?"
     rf"\s+(?P<post>{_alternatives(_POSTFIX)})\b"
 )
-_PATTERN = re.compile(f"{_PREFIXED}|{_POSTFIXED}", re.IGNORECASE)
+_PATTERN = re.compile(
+    f"{_starting([*_SYMBOLS, *_WORDS], digit=True)}(?:{_PREFIXED}|{_POSTFIXED})", re.IGNORECASE)
 # "18 - 65 years", "between 18 and 65 years": a unit is required after a dash, so that
 # "grades 9-12" or "protocol 10M-01-1" are not read as bounds.
 _RANGE_UNIT = r"years?|yrs?|months?|weeks?|days?|hours?|%|kg/m\^?2|kg/m²"
 _RANGE = re.compile(
+    rf"{_starting(['between'], digit=True)}(?:"
     rf"\bbetween\s+(?P<blo>{_NUMBER})\s+and\s+(?P<bhi>{_NUMBER})(?:\s*(?P<bunit>{_RANGE_UNIT}))?"
-    rf"|\b(?P<lo>{_NUMBER})\s*(?:-|–|to)\s*(?P<hi>{_NUMBER})\s*(?P<unit>{_RANGE_UNIT})(?![a-z])",
+    rf"|\b(?P<lo>{_NUMBER})\s*(?:-|–|to)\s*(?P<hi>{_NUMBER})\s*(?P<unit>{_RANGE_UNIT})(?![a-z]))",
     re.IGNORECASE,
 )
+_DIGIT = re.compile(r"\d")  # as the patterns' \d: any decimal digit, not only ASCII
 _CLAUSE_BREAK = re.compile(r"[;:,.!?](?:\s|$)|\s[-–]\s")
 # The clause after its last connective word ("… unless their CD4+ T-cell counts are"); the
 # connective is found by finditer, as ".*\b(?:…)\s+" backtracks over the rest of the clause
 # from every position after the last one (quadratic). A linear-time engine (RE2) would run
 # the old pattern as it is, but not the lookarounds and possessive parts of the others.
+_CONNECTIVES = ("unless", "if", "when", "where", "whereas", "while", "that", "which", "who",
+                "whose", "defined as", "such as", "including", "with", "without", "than", "from",
+                "for", "by")
 _CONNECTIVE = re.compile(
-    r"\b(?:unless|if|when|where|whereas|while|that|which|who|whose|defined\s+as|such\s+as|"
-    r"including|with|without|than|from|for|by)\s+",
+    rf"{_starting(_CONNECTIVES)}\b(?:"
+    + "|".join(word.replace(" ", r"\s+") for word in _CONNECTIVES) + r")\s+",
     re.IGNORECASE,
 )
 # Words that end a clause without naming anything ("… must be"), read back word by word: the
@@ -113,6 +129,9 @@ _PERSON = re.compile(
 
 def extract(text: str) -> tuple[Threshold, ...]:
     """Every numeric bound in one criterion's own text, in order."""
+    # Every bound has a number, and most criteria none: they are not searched.
+    if not _DIGIT.search(text):
+        return ()
     # Criterion text arrives with its white space collapsed (markup.clean); collapsing it
     # here too keeps every "\s*…\s+" of the patterns from backtracking over a long run.
     text = " ".join(text.split())
@@ -153,17 +172,21 @@ def _range(match: re.Match[str]) -> list[tuple[str, int | float, str | None]]:
 
 def _reading(match: re.Match[str]) -> tuple[str, int | float, str | None]:
     if match["post"]:
-        comparator = _POSTFIX[re.sub(r"\s+", " ", match["post"].lower())]
+        comparator = _POSTFIX[_SPACES.sub(" ", match["post"].lower())]
         return comparator, _number(match["pvalue"]), _unit(match["puln"], match["punit"])
     if match["sym"]:
         comparator = _SYMBOLS[match["sym"]]
     else:
-        comparator = _WORDS[re.sub(r"\s+", " ", match["word"].lower())]
+        comparator = _WORDS[_SPACES.sub(" ", match["word"].lower())]
     return comparator, _number(match["value"]), _unit(match["uln"], match["unit"])
 
 
+_SPACES = re.compile(r"\s+")
+_DECIMAL_COMMA = re.compile(r"\d+,\d{1,2}")
+
+
 def _number(text: str) -> int | float:
-    if re.fullmatch(r"\d+,\d{1,2}", text):
+    if _DECIMAL_COMMA.fullmatch(text):
         return float(text.replace(",", "."))
     number = float(text.replace(",", ""))
     return int(number) if number.is_integer() and "." not in text else number
@@ -172,19 +195,21 @@ def _number(text: str) -> int | float:
 def _unit(uln: str | None, unit: str | None) -> str | None:
     if uln:
         return "x LLN" if "lln" in uln.lower() else "x ULN"
-    return re.sub(r"\s+", " ", unit).strip() if unit else None
+    return _SPACES.sub(" ", unit).strip() if unit else None
 
 
 def _open_clause(before: str) -> str:
-    """The text after the last parenthesis still open: "Platelets ≥ 75 (no transfusion within"."""
+    """The text after the last parenthesis still open: "Platelets ≥ 75 (no transfusion within".
+    Read back from one "(" to the one before it, counting the ")" between, not character by
+    character: most clauses have no parenthesis at all."""
     depth = 0
-    for index in range(len(before) - 1, -1, -1):
-        if before[index] == ")":
-            depth += 1
-        elif before[index] == "(":
-            if depth == 0:
-                return before[index + 1:]
-            depth -= 1
+    end = len(before)
+    while (opening := before.rfind("(", 0, end)) != -1:
+        depth += before.count(")", opening, end)
+        if depth == 0:
+            return before[opening + 1:]
+        depth -= 1
+        end = opening
     return before
 
 
@@ -200,6 +225,9 @@ def _measure(before: str) -> str | None:
 def _without_trailing(clause: str) -> str:
     """The clause without the words that end it naming nothing ("… value must be"); its first
     word stays, as nothing precedes it."""
+    last = clause.rsplit(None, 1)[-1:]
+    if not last or not (_TRAILING_WORD.fullmatch(last[0]) or _OF.fullmatch(last[0])):
+        return clause  # most clauses end in what they name: not split into words
     parts = _GAPS.split(clause)  # words at even indexes
     end = len(parts)
     while end > 2:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from enum import Enum
 from itertools import product
 
 import jsonschema
@@ -52,6 +53,11 @@ FULL = Trial(
 )
 
 
+def change_set(*changes: Change) -> ChangeSet:
+    return ChangeSet(1, "NCT04083898", "T", 1, 2, 3, 4, "2024-01-01", "2024-02-01",
+                     "2024-02-02T00:00:00Z", changes)
+
+
 def test_every_nested_type_validates_and_round_trips() -> None:
     data = FULL.to_dict()
     jsonschema.validate(data, schema())
@@ -65,6 +71,32 @@ def test_an_empty_trial_has_every_key() -> None:
     assert data["arms"] == [] and data["acronym"] is None
     assert data["status"]["start"] == {"date": None, "type": None}
     assert data["sponsor"] == {"lead": None, "collaborators": []}
+
+
+def dumped(value: object) -> object:
+    """The published shape as fields() reads it: what to_dict wrote before it read each class's
+    fields once (issue 13), the order of keys included."""
+    if isinstance(value, Trial):
+        data = {f.name: dumped(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"schema_version": data.pop("schema_version"), **data}
+    if dataclasses.is_dataclass(value):
+        data = {f.name.rstrip("_"): dumped(getattr(value, f.name))
+                for f in dataclasses.fields(value)}
+        return {**data, "top_severity": value.top_severity.value} if isinstance(
+            value, ChangeSet) else data
+    if isinstance(value, Enum):
+        return value.value
+    return [dumped(item) for item in value] if isinstance(value, tuple) else value
+
+
+@pytest.mark.parametrize("record", [
+    FULL, Trial(nct_id="NCT00000001"),
+    change_set(Change("x", "changed", ("a", 1), {"b": [True]}, "c", Severity.MAJOR, "s", ("f",))),
+    Threshold(None, "<=", 1.0), Threshold("anc", ">=", 1500, "/mm3"), Party("p", "OTHER"),
+], ids=lambda record: type(record).__name__)
+def test_to_dict_writes_what_fields_read(record: object) -> None:
+    data = record.to_dict()  # type: ignore[attr-defined]
+    assert json.dumps(data) == json.dumps(dumped(record))  # values, their types, key order
 
 
 def test_schema_requires_exactly_the_published_keys() -> None:
@@ -185,11 +217,6 @@ def test_severities_compare_by_rank(low: str, high: str) -> None:
 def test_top_severity_is_the_most_severe(severities: list[str], top: str | None) -> None:
     changes = [Change("status.overall", "changed", severity=s) for s in severities]
     assert top_severity(changes) == top
-
-
-def change_set(*changes: Change) -> ChangeSet:
-    return ChangeSet(1, "NCT04083898", "T", 1, 2, 3, 4, "2024-01-01", "2024-02-01",
-                     "2024-02-02T00:00:00Z", changes)
 
 
 def test_severities_are_published_and_read_back_as_plain_strings() -> None:

@@ -255,6 +255,12 @@ def test_api_enum_values_are_kept_upper_cased(value: str | None, expected: str |
     assert terms.token(value) == expected
 
 
+def test_every_value_the_registry_lists_is_kept_as_it_is() -> None:
+    for value in set().union(*terms.ENUMS.values()):
+        assert terms.token(value) == value
+        assert terms.token(f" {value.lower()} ") == value
+
+
 @pytest.mark.parametrize("value", ["Active, not recruiting", "PHASE 1", "_NA", "NA_", "A__B",
                                    "ＮＡ", "ﬁ", "recruıtıng", "\ud800", "\u202eNA", 1, True, [],
                                    {}])

@@ -108,15 +108,17 @@ def _dicts(values: Any) -> list[Json]:
     return [value for value in _items(values) if isinstance(value, dict)]
 
 
-def _enum(value: Any, where: str) -> str | None:
+# The name of a field comes in parts ("startDateStruct", ".date"), joined only for an error:
+# formatting it for every value cost more than checking the value (issue 13).
+def _enum(value: Any, *where: str) -> str | None:
     """An enum value at ``where`` (named in the error), see :func:`terms.token`."""
     try:
         return terms.token(value)
     except ParseError as error:
-        raise ParseError(f"{where}: {error}") from None
+        raise ParseError(f"{''.join(where)}: {error}") from None
 
 
-def _iso(value: Any, where: str) -> str | None:
+def _iso(value: Any, *where: str) -> str | None:
     """A date at ``where``: a real ISO date at any precision, kept as written."""
     if value is None:
         return None
@@ -125,7 +127,7 @@ def _iso(value: Any, where: str) -> str | None:
             raise ParseError(f"expected a date (text), got {terms.json_type(value)}")
         return terms.iso_date(value.strip()) if value.strip() else None
     except ParseError as error:
-        raise ParseError(f"{where}: {error}") from None
+        raise ParseError(f"{''.join(where)}: {error}") from None
 
 
 def _count(value: Any, where: str) -> int | None:
@@ -175,12 +177,14 @@ def _sponsor(module: Any, text: _Text) -> Sponsor:
                    tuple(party(c) for c in collaborators))
 
 
+_NO_DATE = DatePoint()
+
+
 def _date(module: Json, key: str) -> DatePoint:
     data = module.get(key)
     if not isinstance(data, dict):
-        return DatePoint()
-    return DatePoint(_iso(data.get("date"), f"{key}.date"),
-                     _enum(data.get("type"), f"{key}.type"))
+        return _NO_DATE
+    return DatePoint(_iso(data.get("date"), key, ".date"), _enum(data.get("type"), key, ".type"))
 
 
 def _status(module: Json, study: Json, text: _Text) -> Status:
@@ -213,13 +217,14 @@ def _design(module: Json) -> Design:
 
 
 def _enums(values: Any, where: str) -> tuple[str, ...]:
-    return tuple(filter(None, (_enum(value, f"{where}[]") for value in _items(values))))
+    return tuple(filter(None, (_enum(value, where, "[]") for value in _items(values))))
 
 
 def _outcomes(module: Json, text: _Text) -> tuple[Outcome, ...]:
     found = []
-    for kind in ("primary", "secondary", "other"):
-        for data in _dicts(module.get(f"{kind}Outcomes")):
+    for kind, key in (("primary", "primaryOutcomes"), ("secondary", "secondaryOutcomes"),
+                      ("other", "otherOutcomes")):
+        for data in _dicts(module.get(key)):
             found.append(Outcome(kind, text.line(data.get("measure")) or "",
                                  text.rich(data.get("description")),
                                  text.line(data.get("timeFrame"))))

@@ -21,6 +21,9 @@ def link(arms: Sequence[Arm], interventions: Sequence[Intervention]
          ) -> tuple[tuple[Arm, ...], tuple[Intervention, ...]]:
     """Arms whose ``interventions`` and interventions whose ``arms`` hold references as the
     record writes them, returned with both sides resolved and completed from each other."""
+    if not any(arm.interventions or arm.dosing for arm in arms) and not any(
+            item.arms for item in interventions):
+        return tuple(arms), tuple(interventions)  # no reference to resolve, no dose to read
     # Everything goes through dicts, so a record of n arms × n interventions all linked costs
     # n² (its links), not n³.
     labels, names = Names(arm.label for arm in arms), Names(item.name for item in interventions)
@@ -31,13 +34,19 @@ def link(arms: Sequence[Arm], interventions: Sequence[Intervention]
     for label, name in links:
         of_arm[label].add(name)
         of_item[name].add(label)
+    # A record is replaced only where linking changes it: replace() costs several times the
+    # comparison, and the registry mostly lists both sides alike (issue 13).
     linked_arms = []
     for arm in arms:
         linked = names.ordered(of_arm.get(arm.label, set()))
-        linked_arms.append(replace(arm, interventions=linked,
-                                   dosing=dosing.parse(arm.description, linked)))
-    linked_items = [replace(item, arms=labels.ordered(of_item.get(item.name, set())))
-                    for item in interventions]
+        doses = dosing.parse(arm.description, linked)
+        if arm.interventions != linked or arm.dosing or doses:
+            arm = replace(arm, interventions=linked, dosing=doses)
+        linked_arms.append(arm)
+    linked_items = []
+    for item in interventions:
+        linked = labels.ordered(of_item.get(item.name, set()))
+        linked_items.append(item if item.arms == linked else replace(item, arms=linked))
     return tuple(linked_arms), tuple(linked_items)
 
 

@@ -98,12 +98,17 @@ def quoted(value: object, limit: int = 60) -> str:
 
 #: An API v2 enum value: ASCII upper-case words joined by "_" ("ACTIVE_NOT_RECRUITING").
 TOKEN = re.compile(r"[A-Z0-9]+(?:_[A-Z0-9]+)*")
+# The values ENUMS lists are tokens as they are: most values a record holds are settled by
+# one lookup, not the checks below (issue 13).
+_KNOWN = frozenset().union(*ENUMS.values())
 
 
 def token(value: object) -> str | None:
     """An API v2 enum value as the registry spells it, upper-cased, known or not: a value the
     registry adds after :data:`ENUMS` is kept, so an analyst sees it and a diff reports it.
     None for none; anything that is not text shaped like :data:`TOKEN` is a ParseError."""
+    if type(value) is str and value in _KNOWN:
+        return value
     if value is None:
         return None
     if not isinstance(value, str):
@@ -162,9 +167,9 @@ def iso_date(text: str) -> str:
     match = _ISO_DATE.fullmatch(text)
     if not match:
         raise ParseError(f"not a date (yyyy, yyyy-mm or yyyy-mm-dd): {quoted(text)}")
-    year, month, day = (int(part) if part else 1 for part in match.groups())
+    year, month, day = match.groups()
     try:
-        datetime.date(year, month, day)
+        datetime.date(int(year), int(month or 1), int(day or 1))
     except ValueError:
         raise ParseError(f"no such date {quoted(text)}") from None
     return text

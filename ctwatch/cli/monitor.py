@@ -8,14 +8,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ctwatch.checks import tell
 from ctwatch.cli.common import config_from, handle_errors, watcher_from
 from ctwatch.errors import EXIT_CHANGES, EXIT_FAILED
-from ctwatch.store import Alert
+
+if TYPE_CHECKING:
+    from ctwatch.store import Alert
 
 log = logging.getLogger("ctwatch")
 PROGRESS_FROM = 50  # trials read in full: fewer take too little time to need a bar

@@ -49,9 +49,10 @@ def record(db: Store, reading: Reading, *, channels: Channels = lambda _: [],
     ``raw_hash``: the version was read in full from the registry, and its record hashes so."""
     snapshot = _snapshot(reading)
     raw = reading.fetched.raw
-    if db.latest_hash(snapshot.nct_id) == (snapshot.content_hash, sources.PARSER_VERSION):
+    latest = db.latest_hash(snapshot.nct_id)
+    if latest == (snapshot.content_hash, sources.PARSER_VERSION):
         return db.save(snapshot, raw, raw_hash=raw_hash)  # the usual case: nothing to diff
-    stored = db.latest(snapshot.nct_id)
+    stored = db.latest(snapshot.nct_id) if latest else None  # a new trial has none
     previous = current(db, stored) if stored else None
     changes = diff(previous.trial, reading.trial, reading.rules, reading.when) if previous else []
     with db.transaction():

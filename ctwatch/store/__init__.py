@@ -60,9 +60,7 @@ _BUSY = {
 
 def content_hash(trial: Trial) -> str:
     """A hash of the trial's canonical JSON: equal content, equal hash."""
-    canonical = json.dumps(trial.to_dict(), sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(rows.canonical_json(trial).encode()).hexdigest()
 
 
 def database_url(target: str) -> str:
@@ -369,7 +367,7 @@ class Store:
             failures = (state.consecutive_failures if state else 0) + 1
             values = {"last_checked": stamp(), "consecutive_failures": failures,
                       "last_error": error}
-            rows.upsert_state(conn, nct_id, state is not None, values)
+            rows.upsert_state(conn, nct_id, values)
             return failures
 
     def reads(self) -> dict[str, Read]:

@@ -32,8 +32,9 @@ def insert_snapshot(conn: Connection, snapshot: Snapshot, raw: bytes) -> int:
         "nct_id": snapshot.nct_id, "fetched_at": snapshot.fetched_at, "source": snapshot.source,
         "url": snapshot.url, "registry_version": snapshot.registry_version,
         "registry_date": snapshot.registry_date, "parser_version": snapshot.parser_version,
-        "content_hash": snapshot.content_hash, "raw": zlib.compress(raw),
-        "trial": json.dumps(snapshot.trial.to_dict(), ensure_ascii=False),
+        # level 1: a third of the time of the default for a few percent more bytes
+        "content_hash": snapshot.content_hash, "raw": zlib.compress(raw, 1),
+        "trial": canonical_json(snapshot.trial),
     }
     return conn.execute(snapshots.insert().values(**values)).inserted_primary_key[0]
 
@@ -73,10 +74,12 @@ def trial_state_row(conn: Connection, nct_id: str) -> Any:
     return conn.execute(sa.select(trial_state).where(trial_state.c.nct_id == nct_id)).first()
 
 
-def upsert_state(conn: Connection, nct_id: str, exists: bool, values: dict[str, Any]) -> None:
-    if exists:
-        conn.execute(trial_state.update().where(trial_state.c.nct_id == nct_id).values(**values))
-    else:
+def upsert_state(conn: Connection, nct_id: str, values: dict[str, Any]) -> None:
+    """Update a trial's state, or insert it if the trial has none yet (one statement in the
+    usual case, and the same on SQLite and PostgreSQL)."""
+    updated = conn.execute(trial_state.update().where(trial_state.c.nct_id == nct_id)
+                           .values(**values))
+    if updated.rowcount == 0:
         conn.execute(trial_state.insert().values(nct_id=nct_id, **values))
 
 
@@ -89,4 +92,17 @@ def mark_success(conn: Connection, nct_id: str,
                               "consecutive_failures": 0, "last_error": None}
     if read is not None:
         values |= {"registry_date": read[0], "raw_hash": read[1], "last_full_read": moment}
-    upsert_state(conn, nct_id, trial_state_row(conn, nct_id) is not None, values)
+    upsert_state(conn, nct_id, values)
+
+
+# The trial serialised last: a new snapshot's trial is hashed, then stored as this very text.
+_LAST_SERIALISED: list[tuple[Trial, str]] = []
+
+
+def canonical_json(trial: Trial) -> str:
+    """The trial's JSON, keys sorted, as the store keeps it and hashes it."""
+    if _LAST_SERIALISED and _LAST_SERIALISED[0][0] is trial:
+        return _LAST_SERIALISED[0][1]
+    text = json.dumps(trial.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    _LAST_SERIALISED[:] = [(trial, text)]
+    return text

@@ -9,16 +9,13 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import logging
 import os
 import sqlite3
-import subprocess
-import sys
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -37,7 +34,24 @@ from ctwatch.replay import (
     canonical_id,
     text_reply,
 )
-from tests.helpers import MYELOMA, REALDATA, ROOT
+from tests.helpers import (
+    MYELOMA,
+    REALDATA,
+    Run,
+    ctwatch,
+    environment,
+    logger_state,
+    restore,
+)
+from tests.helpers import kept_logging as kept_logging  # for the daemon tests
+
+SMOKE = ("smoke: a real `python -m ctwatch` process, for what only a process shows (cron's "
+         "view of a run, signals, SIGKILL, a lock held by another process); the other CLI "
+         "tests run the same entry point in-process")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", SMOKE)
 
 # Property-based tests: a fixed seed and few examples in the suite; HYPOTHESIS_PROFILE=long
 # for a longer, random search (README, "Development").
@@ -69,6 +83,12 @@ class Fault:
     silent (no reply until the test ends, at most ``delay_s``), endless (a chunked JSON body
     without end, ``size_mb`` at most), gzip_bomb (Content-Encoding: gzip, inflating to
     ``size_mb`` of JSON whitespace). ``hung_up`` is set when the client hangs up mid-body.
+
+    ``none``: the reply untouched; with ``times``, that many requests go through before the
+    faults added after it apply.
+
+    ``probes`` False: the registry's light probes (``fields=``, the last-update dates a check
+    asks for first) are answered untouched; the fault is the whole records' to bear.
     """
 
     route: str
@@ -82,6 +102,7 @@ class Fault:
     max_url: int = 0
     text: str = "Injected failure"
     size_mb: int = 3072
+    probes: bool = True
     hung_up: threading.Event = field(default_factory=threading.Event)
 
 
@@ -104,10 +125,10 @@ class Faults:
         with self._lock:
             self._faults.clear()
 
-    def take(self, route: str, nct_id: str | None) -> Fault | None:
+    def take(self, route: str, nct_id: str | None, *, probe: bool = False) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.route != route or fault.times == 0:
+                if fault.route != route or fault.times == 0 or (probe and not fault.probes):
                     continue
                 if fault.only is not None and fault.only != nct_id:
                     continue
@@ -243,7 +264,7 @@ def faulty_handler(faults: Faults) -> type[ReplayHandler]:
 
         def respond(self, route: str, match: Any, query: Query) -> Reply:
             path_id = canonical_id(match["id"]) if match and "id" in match.groupdict() else None
-            self.fault = faults.take(route, path_id)
+            self.fault = faults.take(route, path_id, probe="fields" in query)
             if self.fault is not None and self.fault.kind == "endless_tokens":
                 query = {key: value for key, value in query.items() if key != "pageToken"}
             reply = super().respond(route, match, query)
@@ -332,33 +353,32 @@ Study = dict[str, Any]
 
 
 @dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
-@dataclass
 class Watcher:
-    """A cron-like user: a folder with config.yaml, ctwatch.db and alerts.jsonl."""
+    """A cron-like user: a folder with config.yaml, ctwatch.db and alerts.jsonl; ``env`` is
+    the whole environment its commands see."""
 
     folder: Path
     registry: Registry
     env: dict[str, str]
 
-    def run(self, *args: str, timeout: float = 60) -> Run:
-        """``ctwatch ARGS`` in the watcher's folder."""
-        result = subprocess.run([sys.executable, "-m", "ctwatch", *args], cwd=self.folder,
-                                env=self.env, capture_output=True, timeout=timeout, check=False)
-        return Run(result.returncode, result.stdout.decode(), result.stderr.decode())
+    def run(self, *args: str, process: bool = False, timeout: float = 60) -> Run:
+        """``ctwatch ARGS`` in the watcher's folder with the watcher's environment: in this
+        process, or with ``process`` a real ``python -m ctwatch`` as cron starts it (killed
+        after ``timeout``)."""
+        return ctwatch(self.folder, *args, env=self.env, process=process, timeout=timeout)
 
-    def check(self, *args: str, timeout: float = 60) -> Run:
-        return self.run("check", *args, timeout=timeout)
+    def check(self, *args: str, process: bool = False, timeout: float = 60) -> Run:
+        return self.run("check", *args, process=process, timeout=timeout)
 
     def publish(self, change: Callable[[Study], None], nct_id: str = MYELOMA_ID) -> None:
-        """A new registry version of a trial, and a new data timestamp."""
+        """A new registry version of a trial, and a new data timestamp. As on the registry,
+        the version is posted on a new date (when ``change`` did not set one): a check reads
+        in full the trials whose date moved."""
         study = json.loads(self.registry.record(nct_id) or b"{}")
+        posted = last_update(study)
         change(study)
+        if last_update(study) == posted:
+            posted_anew(study)
         self.registry.publish(study)
         self.registry.data_timestamp = f"2026-01-{len(self.alerts()) + 10:02d}T09:00:00"
 
@@ -378,6 +398,21 @@ class Watcher:
             return db.execute(f"select count(*) from {table}").fetchone()[0]
 
 
+def last_update(study: Study) -> str | None:
+    """The date a record's last update was posted."""
+    status = study["protocolSection"]["statusModule"]
+    return status.get("lastUpdatePostDateStruct", {}).get("date")
+
+
+def posted_anew(study: Study) -> None:
+    """The record as the registry posts a new version of it: its last-update date moves, to
+    the day after the last one (in February 2026 at the earliest)."""
+    status = study["protocolSection"]["statusModule"]
+    posted = status.setdefault("lastUpdatePostDateStruct", {"type": "ACTUAL"})
+    last = max(str(posted.get("date") or ""), "2026-02-01")
+    posted["date"] = (date.fromisoformat(f"{last}-01"[:10]) + timedelta(days=1)).isoformat()
+
+
 @pytest.fixture
 def watcher(tmp_path: Path, registry: Registry, replay: ReplayServer,
             fast_api: ApiSettings) -> Watcher:
@@ -385,33 +420,7 @@ def watcher(tmp_path: Path, registry: Registry, replay: ReplayServer,
     config = {"store": "ctwatch.db", "api": api, "trials": list(registry.ids()),
               "notify": [{"kind": "stdout"}, {"kind": "file", "path": "alerts.jsonl"}]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
-    return Watcher(tmp_path, registry, {**env, "PYTHONPATH": str(ROOT)})
-
-
-LoggerState = list[tuple[logging.Logger, list[logging.Handler], bool, int]]
-
-
-def logger_state() -> LoggerState:
-    """ctwatch's and APScheduler's loggers as they are (logs.setup changes them)."""
-    loggers = [logging.getLogger(name) for name in ("ctwatch", "apscheduler")]
-    return [(logger, logger.handlers[:], logger.propagate, logger.level) for logger in loggers]
-
-
-def restore(state: LoggerState) -> None:
-    for logger, handlers, propagate, level in state:
-        logger.handlers[:], logger.propagate = handlers, propagate
-        logger.setLevel(level)
-
-
-@contextmanager
-def kept_logging() -> Iterator[None]:
-    """Put ctwatch's and APScheduler's loggers back as they were."""
-    saved = logger_state()
-    try:
-        yield
-    finally:
-        restore(saved)
+    return Watcher(tmp_path, registry, environment())
 
 
 _UNTOUCHED = logger_state()  # before any test ran a command in-process

@@ -1,4 +1,8 @@
-"""`ctwatch check` end to end: the real command, a real local registry, a real SQLite file."""
+"""`ctwatch check` end to end: the real command, a real local registry, a real SQLite file.
+
+The command runs in-process (the same entry point); the smoke tests run it as cron does, in a
+``python -m ctwatch`` process of its own.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +19,11 @@ import pytest
 
 from ctwatch.replay import Registry, ReplayServer, Version
 from tests.conftest import Faults, Study, Watcher, two_trials
+from tests.helpers import wait_for
 
 TRIAL = "NCT04083898"
 OTHER = "NCT00184067"
+DEADLINE_S = 60  # generous: under load a check can take long; a pass never waits for it
 
 
 @pytest.fixture
@@ -86,10 +91,12 @@ def test_an_unchanged_record_gives_no_change_set_and_no_snapshot(watcher: Watche
     assert run.stdout == ""
 
 
+@pytest.mark.smoke
 def test_an_amendment_gives_exactly_its_three_major_changes(watcher: Watcher) -> None:
-    watcher.check()
+    """As cron runs it: a process of its own, its exit code, its stdout (cron mails it)."""
+    assert watcher.check(process=True).code == 0
     watcher.publish(amendment)
-    run = watcher.check("--exit-code")
+    run = watcher.check("--exit-code", process=True)
     assert run.code == 1, run.stderr
     [alert] = watcher.alerts()
     assert alert["nct_id"] == TRIAL and alert["top_severity"] == "major"
@@ -239,25 +246,32 @@ def test_a_second_check_is_refused_while_one_runs(watcher: Watcher) -> None:
     assert "another ctwatch run holds its lock" in line
 
 
+@pytest.mark.smoke
 def test_sigkill_mid_run_loses_and_duplicates_nothing(watcher: Watcher, faults: Faults) -> None:
     watcher.check()
-    watcher.configure(page_size=1)  # one request per trial, so the kill falls between them
-    watcher.publish(amendment)
+    watcher.configure(page_size=1, timeout_s=DEADLINE_S, deadline_s=DEADLINE_S)  # one request
+    watcher.publish(amendment)  # per trial, so that the kill falls between them
     watcher.publish(lambda study: protocol(study)["statusModule"].update(
         overallStatus="COMPLETED"), nct_id=OTHER)
-    faults.add("study", "slow", only=OTHER, delay_s=4)  # hangs after the first trial is stored
+    # The first trial's record goes through and is stored; the second one's is held until
+    # the test lets it go (whichever order the check reads them in).
+    faults.add("study", "none", times=1, probes=False)
+    faults.add("study", "slow", delay_s=DEADLINE_S, probes=False)
     process = subprocess.Popen([sys.executable, "-m", "ctwatch", "check"], cwd=watcher.folder,
                                env=watcher.env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while watcher.rows("change_sets") == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
+    try:
+        assert wait_for(lambda: watcher.rows("change_sets") == 1, DEADLINE_S)
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=DEADLINE_S) == -signal.SIGKILL
+    finally:
+        process.kill()
+        process.wait()
     assert (watcher.rows("change_sets"), watcher.alerts()) == (1, [])  # stored, not yet sent
     with sqlite3.connect(watcher.folder / "ctwatch.db") as db:
         assert db.execute("pragma integrity_check").fetchone() == ("ok",)
     faults.clear()
+    faults.release()  # the held reply goes to a process that is gone
     run = watcher.check()
     assert run.code == 0, run.stderr
     assert sorted(alert["nct_id"] for alert in watcher.alerts()) == [OTHER, TRIAL]

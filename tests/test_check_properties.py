@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from ctwatch.cli import main
 from ctwatch.fetch import ApiSettings
 from ctwatch.replay import Registry, ReplayServer
-from tests.conftest import study_raw
+from tests.conftest import posted_anew, study_raw
 from tests.helpers import MYELOMA
 
 BAD = "NCT04083898"
@@ -39,6 +39,7 @@ Path_ = tuple[str | int, ...]
 def terminated(raw: bytes) -> Study:
     study = json.loads(raw)
     study["protocolSection"]["statusModule"]["overallStatus"] = "TERMINATED"
+    posted_anew(study)
     return study
 
 

@@ -5,8 +5,6 @@ rendering gives it too, best effort; other pages are refused with a clear error.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from ctwatch import sources
 from ctwatch.diff import diff
 from ctwatch.errors import ParseError
 from ctwatch.model import Outcome, Trial, schema
-from tests.helpers import FIXTURES, MYELOMA, REALDATA
+from tests.helpers import FIXTURES, MYELOMA, REALDATA, ctwatch
 
 PAGE = FIXTURES / "NCT04083898" / "classic_page.html"
 SEED = FIXTURES / "NCT04083898" / "classic_page.txt"
@@ -95,9 +93,8 @@ def test_a_page_that_is_not_a_study_page_through_the_cli(tmp_path: Path) -> None
     path = tmp_path / "saved.html"
     path.write_text("<!DOCTYPE html><html><head><title>Search results</title></head>"
                     "<body><h1>Find a study</h1></body></html>")
-    result = subprocess.run([sys.executable, "-m", "ctwatch", "parse", str(path)],
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 3 and result.stdout == ""
+    result = ctwatch(tmp_path, "parse", str(path))
+    assert result.code == 3 and result.stdout == ""
     assert result.stderr.splitlines() == [
         f"ctwatch: error: {path}: not a ClinicalTrials.gov study page (no NCT id found)"]
 

@@ -1,34 +1,40 @@
-"""`ctwatch parse` and `ctwatch schema` through the real entry point, as a person runs them."""
+"""`ctwatch parse` and `ctwatch schema` through the real entry point, as a person runs them
+(in-process; the smoke tests as ``python -m ctwatch``)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import MYELOMA, MYELOMA_EXPECTED, REALDATA, load_json
+from ctwatch import __version__
+from tests.helpers import MYELOMA, MYELOMA_EXPECTED, REALDATA, Run, load_json
+from tests.helpers import ctwatch as run_ctwatch
 
 
-def ctwatch(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "ctwatch", *args], input=stdin,
-                            capture_output=True, timeout=60, check=False)
-    return subprocess.CompletedProcess(result.args, result.returncode,
-                                       result.stdout.decode(), result.stderr.decode())
+def ctwatch(*args: str, stdin: bytes | None = None, process: bool = False) -> Run:
+    return run_ctwatch(None, *args, stdin=stdin, process=process)
 
 
+@pytest.mark.smoke
 def test_parse_a_saved_record() -> None:
-    result = ctwatch("parse", str(MYELOMA))
-    assert result.returncode == 0, result.stderr
+    result = ctwatch("parse", str(MYELOMA), process=True)
+    assert result.code == 0, result.stderr
     assert json.loads(result.stdout) == load_json(MYELOMA_EXPECTED)
     assert result.stderr == ""
 
 
+@pytest.mark.smoke
+def test_python_m_ctwatch_tells_its_version() -> None:
+    result = ctwatch("--version", process=True)
+    assert result.code == 0, result.stderr
+    assert result.stdout == f"ctwatch, version {__version__}\n"
+
+
 def test_parse_stdin_as_json_lines() -> None:
     result = ctwatch("parse", "--format", "jsonl", "-", stdin=MYELOMA.read_bytes())
-    assert result.returncode == 0
+    assert result.code == 0
     [line] = result.stdout.splitlines()
     assert json.loads(line)["nct_id"] == "NCT04083898"
 
@@ -74,7 +80,7 @@ def test_bad_input_is_one_line_naming_the_file(name: str, tmp_path: Path) -> Non
     path = tmp_path / "record.json"
     path.write_bytes(content)
     result = ctwatch("parse", str(path))
-    assert result.returncode == 3
+    assert result.code == 3
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
     [line] = result.stderr.splitlines()
@@ -83,7 +89,7 @@ def test_bad_input_is_one_line_naming_the_file(name: str, tmp_path: Path) -> Non
 
 def test_missing_file() -> None:
     result = ctwatch("parse", "no/such/record.json")
-    assert result.returncode == 3
+    assert result.code == 3
     assert result.stderr.strip() == (
         "ctwatch: error: no/such/record.json: cannot read: No such file or directory")
 
@@ -92,14 +98,14 @@ def test_good_sources_are_printed_when_one_fails(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_bytes(b"{")
     result = ctwatch("parse", "--format", "jsonl", str(bad), str(MYELOMA))
-    assert result.returncode == 3
+    assert result.code == 3
     assert json.loads(result.stdout)["nct_id"] == "NCT04083898"
     assert str(bad) in result.stderr
 
 
 def test_schema_command_prints_the_shipped_schema() -> None:
     result = ctwatch("schema")
-    assert result.returncode == 0
+    assert result.code == 0
     schema = json.loads(result.stdout)
     assert schema["title"] == "ctwatch normalized trial"
     assert set(schema["required"]) == set(load_json(MYELOMA_EXPECTED))  # type: ignore[arg-type]

@@ -184,6 +184,7 @@ def test_anchors_alone_are_harmless(tmp_path: Path) -> None:
     assert invoke(path, "config", "check").exit_code == 0
 
 
+@pytest.mark.smoke
 def test_deep_nesting_is_refused_without_a_crash(tmp_path: Path) -> None:
     # libyaml composes nodes recursively in C: 50,000 brackets crashed the process
     # (segmentation fault), so this runs in a process of its own

@@ -1,4 +1,8 @@
-"""`ctwatch run` as ops people run it: on a schedule, alone, stopping cleanly; and `status`."""
+"""`ctwatch run` as ops people run it: on a schedule, alone, stopping cleanly; and `status`.
+
+The daemons are real processes (smoke tests: signals, a lock held by another process); the
+commands run beside them, and `status` and `config check`, run in-process.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import yaml
 
 from ctwatch.replay import Registry
 from tests.conftest import Faults, Watcher, two_trials
-from tests.helpers import wait_for
+from tests.helpers import ctwatch, wait_for
 
 TRIAL = "NCT04083898"
 OTHER = "NCT00184067"
@@ -84,14 +88,14 @@ def holding(monkeypatch: pytest.MonkeyPatch, faults: Faults, route: str,
     """Hold the first request of ``route`` (for trial ``only``) until the gate is released."""
     gate, lock, take = Gate(), threading.Lock(), faults.take
 
-    def held(asked: str, nct_id: str | None) -> object:
+    def held(asked: str, nct_id: str | None, *, probe: bool = False) -> object:
         with lock:
             first = asked == route and only in (None, nct_id) and not gate.arrived.is_set()
             if first:
                 gate.arrived.set()
         if first:
             gate.release.wait(DEADLINE_S)
-        return take(asked, nct_id)
+        return take(asked, nct_id, probe=probe)
 
     monkeypatch.setattr(faults, "take", held)
     try:
@@ -117,13 +121,15 @@ def count(watcher: Watcher, table: str, where: str = "1") -> int:
     return int(rows[0][0]) if rows else 0
 
 
+@pytest.mark.smoke
 def test_run_checks_on_schedule_alone_and_stops_on_sigterm(watcher: Watcher) -> None:
     configure(watcher, schedule={"every": "1s"})
     with started(watcher, "run") as daemon:
         assert wait_for(lambda: count(watcher, "runs", "finished_at is not null") >= 3,
                         DEADLINE_S)
 
-        second = watcher.run("run", timeout=DEADLINE_S)
+        # a process too: a second daemon that was not refused would run until killed
+        second = watcher.run("run", process=True, timeout=DEADLINE_S)
         assert second.code == 4
         [line] = second.stderr.splitlines()
         assert "another ctwatch run daemon already uses it" in line
@@ -132,6 +138,7 @@ def test_run_checks_on_schedule_alone_and_stops_on_sigterm(watcher: Watcher) -> 
         assert daemon.wait(timeout=DEADLINE_S) == 0
 
 
+@pytest.mark.smoke
 def test_sigterm_during_a_long_check_leaves_a_consistent_store(
         watcher: Watcher, faults: Faults, monkeypatch: pytest.MonkeyPatch) -> None:
     configure(watcher, schedule={"every": "1h"},  # one request a trial, waited for
@@ -163,6 +170,7 @@ def waits_for_a_lock(pid: int) -> bool:
     return any(fields[5] == str(pid) for fields in waiting if len(fields) > 5)
 
 
+@pytest.mark.smoke
 def test_a_cron_check_waits_or_is_refused_while_the_daemon_checks(
         watcher: Watcher, faults: Faults, monkeypatch: pytest.MonkeyPatch) -> None:
     if not os.path.exists("/proc/locks"):
@@ -228,9 +236,8 @@ def test_config_check_names_every_problem(tmp_path: Path) -> None:
         "notfy": [],
         "notify": [{"kind": "pager"}, {"kind": "webhook", "url_env": "CTWATCH_TEST_NO_SUCH_VAR"}],
     }))
-    run = subprocess.run([sys.executable, "-m", "ctwatch", "config", "check"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60, check=False)
-    assert run.returncode == 2
+    run = ctwatch(tmp_path, "config", "check")
+    assert run.code == 2
     lines = run.stderr.splitlines()
     assert len(lines) == 5, run.stderr
     for expected in ("notfy: unknown key", "trials[1]: 'NCT123' is not an NCT id",
@@ -243,7 +250,6 @@ def test_config_check_names_every_problem(tmp_path: Path) -> None:
 
 def test_config_check_of_a_good_file(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("trials: [NCT04083898]\nschedule: {every: 6h}\n")
-    run = subprocess.run([sys.executable, "-m", "ctwatch", "config", "check"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60, check=False)
-    assert run.returncode == 0, run.stderr
+    run = ctwatch(tmp_path, "config", "check")
+    assert run.code == 0, run.stderr
     assert "config.yaml: OK" in run.stderr

@@ -52,6 +52,7 @@ def held_hook() -> Any:
         hook.hold.set()
 
 
+@pytest.mark.smoke
 def test_a_webhook_resent_after_a_kill_carries_the_same_identity(tmp_path: Path,
                                                                  held_hook: Hook) -> None:
     write_config(tmp_path, [{"kind": "webhook", "name": "hook", "url": f"{held_hook.url}/in",
@@ -126,8 +127,10 @@ def test_a_store_of_the_previous_schema_is_migrated_and_keeps_its_alerts(tmp_pat
     write_config(tmp_path, [{"kind": "file", "path": "alerts.jsonl"}])
     queue_change(tmp_path, ["file:alerts.jsonl"])
     with sqlite3.connect(tmp_path / "ctwatch.db") as db:  # as version 1 left it
-        db.execute("alter table outbox drop column claim")
-        db.execute("alter table outbox drop column claimed_at")
+        for table, column in [("outbox", "claim"), ("outbox", "claimed_at"),  # version 2
+                              ("trial_state", "registry_date"), ("trial_state", "raw_hash"),
+                              ("trial_state", "last_full_read")]:  # version 3
+            db.execute(f"alter table {table} drop column {column}")
         db.execute("update ctwatch_meta set value = '1' where key = 'schema_version'")
 
     assert invoke(tmp_path, "notify", "--retry").exit_code == 0

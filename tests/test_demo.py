@@ -1,19 +1,22 @@
-"""`ctwatch demo` as a person runs it: the real command, what it prints, what it leaves."""
+"""`ctwatch demo` as a person runs it: the real command, what it prints, what it leaves.
+
+The demo is shown once by a real ``python -m ctwatch demo`` process (a smoke test: what a new
+user first runs); the other runs are in-process.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
-from tests.helpers import MYELOMA, ROOT
+from tests.helpers import MYELOMA, ROOT, ctwatch, environment
 
 TRIAL = "NCT04083898"
 DEMO_DATA = ROOT / "ctwatch" / "demo"
@@ -56,23 +59,24 @@ class Run:
                                                              strict=True)}
 
 
-def demo(folder: Path, *args: str) -> Run:
-    """``python -m ctwatch demo`` run from ``folder``, its temporary files kept in folder/tmp."""
-    (folder / "tmp").mkdir(exist_ok=True)
-    env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
-    env.update(PYTHONPATH=str(ROOT), TMPDIR=str(folder / "tmp"))
-    result = subprocess.run([sys.executable, "-m", "ctwatch", *args], cwd=folder, env=env,
-                            capture_output=True, timeout=60, check=False)
-    return Run(result.returncode, result.stdout.decode(), result.stderr.decode())
+def demo(folder: Path, *args: str, process: bool = False) -> Run:
+    """``ctwatch ARGS`` run from ``folder``, its temporary files kept in folder/tmp (TMPDIR, or
+    in-process the temporary folder Python has already read from it)."""
+    temporary = folder / "tmp"
+    temporary.mkdir(exist_ok=True)
+    with mock.patch.object(tempfile, "tempdir", str(temporary)):
+        result = ctwatch(folder, *args, env=environment(TMPDIR=str(temporary)), process=process)
+    return Run(result.code, result.stdout, result.stderr)
 
 
 @pytest.fixture(scope="module")
 def shown(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Run]:
     folder = tmp_path_factory.mktemp("demo")
     (folder / "config.yaml").write_text("not: [a config")  # the demo must not read it
-    return folder, demo(folder, "demo")
+    return folder, demo(folder, "demo", process=True)
 
 
+@pytest.mark.smoke
 def test_the_demo_succeeds_without_config_or_network(shown: tuple[Path, Run]) -> None:
     _, run = shown
     assert run.code == 0, run.stderr
@@ -80,6 +84,7 @@ def test_the_demo_succeeds_without_config_or_network(shown: tuple[Path, Run]) ->
     assert list(run.steps()) == list(EXPECTED)
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("title", EXPECTED)
 def test_each_step_alerts_as_expected(shown: tuple[Path, Run], title: str) -> None:
     severity, lines = EXPECTED[title]
@@ -96,6 +101,7 @@ def test_each_step_alerts_as_expected(shown: tuple[Path, Run], title: str) -> No
         assert line in body
 
 
+@pytest.mark.smoke
 def test_the_demo_ends_with_a_summary_and_leaves_nothing_behind(shown: tuple[Path, Run]) -> None:
     folder, run = shown
     last = run.stdout.strip().splitlines()[-1]

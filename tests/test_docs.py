@@ -49,11 +49,21 @@ def test_every_documented_command_exists_and_every_command_is_documented() -> No
     assert set(documented) == set(commands())
 
 
-@pytest.mark.parametrize("option", sorted(set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", README))))
+PERFORMANCE = README.split("\n## Performance\n", 1)[1].split("\n## ", 1)[0]
+OPTION = r"(?<![\w-])(--[a-z][a-z0-9-]+)"
+
+
+@pytest.mark.parametrize("option", sorted(set(re.findall(OPTION, README.replace(PERFORMANCE, "")))))
 def test_every_documented_option_exists(option: str) -> None:
     known = {opt for command in [main, *commands().values()] for param in command.params
              if isinstance(param, click.Option) for opt in param.opts}
     assert option in known | {"--help", "--version"}
+
+
+@pytest.mark.parametrize("option", sorted(set(re.findall(OPTION, PERFORMANCE))))
+def test_every_benchmark_option_documented_exists(option: str) -> None:
+    scripts = (ROOT / "benchmarks").glob("*.py")
+    assert any(f'"{option}"' in script.read_text() for script in scripts)
 
 
 def test_the_configuration_example_loads() -> None:

@@ -1,5 +1,6 @@
 """E-mail alerts end to end: the real command, a real SMTP server (aiosmtpd on 127.0.0.1),
-a real local registry and a real SQLite file."""
+a real local registry and a real SQLite file. One smoke test runs ``python -m ctwatch``, the
+password in its environment; the others run the command in-process."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from ctwatch.fetch import ApiSettings
 from ctwatch.replay import Registry, ReplayServer
 from ctwatch.store import Store
+from tests.conftest import posted_anew
 from tests.helpers import MYELOMA
 from tests.test_notify_support import (
     TRIAL,
@@ -45,6 +47,7 @@ def parts(message: EmailMessage) -> dict[str, str]:
     return {part.get_content_type(): part.get_content() for part in message.iter_parts()}
 
 
+@pytest.mark.smoke
 def test_an_alert_arrives_as_multipart_text_and_html(tmp_path: Path) -> None:
     port, mailbox = free_port(), Mailbox()
     write_config(tmp_path, [email_channel(port)])
@@ -53,7 +56,7 @@ def test_an_alert_arrives_as_multipart_text_and_html(tmp_path: Path) -> None:
         save_change(db, trial, with_status(trial, "ACTIVE_NOT_RECRUITING"), [CHANNEL])
     env = environment(CTWATCH_SMTP_PASSWORD=PASSWORD)
     with smtp_server(port, mailbox):
-        run = ctwatch(tmp_path, "notify", "--retry", env=env)
+        run = ctwatch(tmp_path, "notify", "--retry", env=env, process=True)
     assert run.code == 0, run.stderr
     assert "delivered 1 alerts, 0 pending" in run.stderr
     [message] = mailbox.messages
@@ -83,6 +86,7 @@ def registry() -> Registry:
 def publish_status(registry: Registry, overall: str) -> None:
     study = json.loads(registry.record(TRIAL) or b"{}")
     study["protocolSection"]["statusModule"]["overallStatus"] = overall
+    posted_anew(study)
     registry.publish(study)
     registry.data_timestamp = "2026-01-06T09:00:05"
 

@@ -1,11 +1,8 @@
-"""`ctwatch fetch` end to end: the real command in a subprocess against the local registry."""
+"""`ctwatch fetch` end to end: the real command (in-process) against the local registry."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +13,8 @@ import yaml
 from ctwatch.fetch import ApiSettings
 from ctwatch.replay import Registry, ReplayServer
 from tests.conftest import REGISTRY_STUDIES, Faults, clone_record, generated_ids, study_raw
+from tests.helpers import ctwatch as run_ctwatch
 
-ROOT = Path(__file__).resolve().parent.parent
 KNOWN = "NCT00184067"
 OTHER = "NCT00973089"
 
@@ -31,16 +28,13 @@ class Run:
 
 @pytest.fixture
 def ctwatch(tmp_path: Path, fast_api: ApiSettings):
-    """Run `python -m ctwatch ARGS` in tmp_path, whose config.yaml points at the local registry."""
+    """Run `ctwatch ARGS` in tmp_path, whose config.yaml points at the local registry."""
     api = {key: value for key, value in asdict(fast_api).items() if key != "user_agent"}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"api": api}))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env = {key: value for key, value in env.items() if "proxy" not in key.lower()}
 
     def run(*args: str) -> Run:
-        result = subprocess.run([sys.executable, "-m", "ctwatch", *args], cwd=tmp_path, env=env,
-                                capture_output=True, timeout=60, check=False)
-        return Run(result.returncode, result.stdout, result.stderr.decode())
+        result = run_ctwatch(tmp_path, *args)
+        return Run(result.code, result.stdout_bytes, result.stderr)
 
     return run
 

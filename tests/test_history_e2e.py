@@ -106,7 +106,7 @@ def test_a_check_after_backfill_sees_no_change(watcher: Watcher) -> None:
 def test_backfill_after_checks_is_refused(watcher: Watcher) -> None:
     watcher.check()
     run = watcher.run("backfill", TRIAL)
-    assert run.code == 2
+    assert run.code == 3  # refused, as an older record is (README "Exit codes")
     assert run.stderr.strip() == (f"ctwatch: error: {TRIAL} already has snapshots from checks "
                                   "or imported records; backfill imports a trial's history "
                                   "before its first check or import")

@@ -17,7 +17,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import chdir
@@ -31,8 +30,8 @@ from click.testing import CliRunner
 from ctwatch.cli import main
 from ctwatch.fetch import ApiSettings
 from ctwatch.replay import Registry, ReplayServer
-from tests.conftest import clone_record, generated_ids
-from tests.helpers import MYELOMA, ROOT
+from tests.conftest import clone_record, generated_ids, posted_anew
+from tests.helpers import MYELOMA, environment, wait_for
 
 TRIALS, KILLS = (int(n) for n in os.environ.get("CTWATCH_KILL_LOOP", "80x4").split("x"))
 SEED = 20261130
@@ -74,24 +73,23 @@ def progress(folder: Path) -> int:
 
 def killed_check(folder: Path, target: int) -> bool:
     """``ctwatch check`` killed once progress reaches ``target``; False if it ended first."""
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     process = subprocess.Popen([sys.executable, "-m", "ctwatch", "-q", "check"], cwd=folder,
-                               env={**env, "PYTHONPATH": str(ROOT)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + DEADLINE_S
+                               env=environment(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     try:
-        while process.poll() is None and time.monotonic() < deadline:
-            if progress(folder) >= target:
-                process.send_signal(signal.SIGKILL)
-                process.wait(timeout=60)
-                return True
-            time.sleep(0.005)  # polling the condition, not waiting for it to happen
-        return False
+        reached = wait_for(lambda: process.poll() is not None or progress(folder) >= target,
+                           DEADLINE_S)
+        if not reached or process.poll() is not None:
+            return False
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+        return True
     finally:
         process.kill()
         process.wait()
 
 
+@pytest.mark.smoke
 def test_kills_at_random_moments_lose_nothing_and_repeat_nothing_unrecognisably(
         tmp_path: Path, served: tuple[Registry, ReplayServer]) -> None:
     registry, server = served
@@ -102,6 +100,7 @@ def test_kills_at_random_moments_lose_nothing_and_repeat_nothing_unrecognisably(
     for nct_id in ids:
         study = json.loads(registry.record(nct_id) or b"{}")
         study["protocolSection"]["statusModule"]["overallStatus"] = "SUSPENDED"
+        posted_anew(study)
         registry.publish(study)
     registry.data_timestamp = "2026-01-06T09:00:05"
 

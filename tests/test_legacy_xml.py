@@ -5,8 +5,6 @@ refused without expanding anything."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,7 +19,7 @@ from ctwatch.errors import ParseError
 from ctwatch.markup import blocks, to_text
 from ctwatch.model import Trial, schema
 from ctwatch.sources import terms
-from tests.helpers import REALDATA
+from tests.helpers import REALDATA, ctwatch
 
 LEGACY = sorted((REALDATA / "legacy_xml").glob("*.xml"))
 PALLAS_XML = REALDATA / "legacy_xml" / "NCT02513394.xml"
@@ -291,9 +289,8 @@ def test_hostile_xml_is_refused_fast_and_reads_nothing(raw: bytes) -> None:
 def test_hostile_xml_through_the_cli(tmp_path: Path) -> None:
     path = tmp_path / "evil.xml"
     path.write_bytes(XXE)
-    result = subprocess.run([sys.executable, "-m", "ctwatch", "parse", str(path)],
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 3 and result.stdout == ""
+    result = ctwatch(tmp_path, "parse", str(path))
+    assert result.code == 3 and result.stdout == ""
     [line] = result.stderr.splitlines()
     assert line.startswith(f"ctwatch: error: {path}: legacy XML with a DOCTYPE is refused")
     if SECRET.exists():

@@ -1,13 +1,11 @@
 """Shared helpers of the alert tests (no tests here): trials and their edits, stored change
-sets, a real SMTP server (aiosmtpd) and a real HTTP endpoint on 127.0.0.1, the real command."""
+sets, a real SMTP server (aiosmtpd) and a real HTTP endpoint on 127.0.0.1, the real command
+(:func:`tests.helpers.ctwatch`: in-process, or a real process with ``process=True``)."""
 
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,7 +24,10 @@ from ctwatch import sources, store
 from ctwatch.diff import diff
 from ctwatch.model import ChangeSet, Criterion, Snapshot, Trial
 from ctwatch.store import Store
-from tests.helpers import MYELOMA, ROOT
+from tests.helpers import MYELOMA
+from tests.helpers import Run as Run
+from tests.helpers import ctwatch as ctwatch
+from tests.helpers import environment as environment
 
 TRIAL = "NCT04083898"
 TODAY = date(2026, 1, 20)  # after the study's start: primary outcome edits are flagged
@@ -86,27 +87,7 @@ def outbox(folder: Path) -> list[dict[str, Any]]:
         return [dict(row) for row in db.execute("select * from outbox order by id")]
 
 
-# -- the real command ---------------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def environment(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
-    return {**env, "PYTHONPATH": str(ROOT), **extra}
-
-
-def ctwatch(folder: Path, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 60) -> Run:
-    result = subprocess.run([sys.executable, "-m", "ctwatch", *args], cwd=folder,
-                            env=env or environment(), capture_output=True, timeout=timeout,
-                            check=False)
-    return Run(result.returncode, result.stdout.decode(), result.stderr.decode())
+# -- the real command: ctwatch, environment and Run come from tests.helpers -----------------------
 
 
 def write_config(folder: Path, notify: list[Any], **more: Any) -> None:

@@ -24,7 +24,15 @@ from click.testing import CliRunner, Result
 from ctwatch.cli import main
 from ctwatch.replay import Registry
 from ctwatch.store import Store
-from tests.conftest import Faults, Study, Watcher, clone_record, generated_ids, study_raw
+from tests.conftest import (
+    Faults,
+    Study,
+    Watcher,
+    clone_record,
+    generated_ids,
+    posted_anew,
+    study_raw,
+)
 from tests.helpers import MYELOMA
 
 DEPTH = 100_000
@@ -49,6 +57,7 @@ def terminate(study: Study) -> None:
     status = study["protocolSection"]["statusModule"]
     status["overallStatus"] = "TERMINATED"
     status["whyStopped"] = "Sponsor decision"
+    posted_anew(study)
 
 
 def deeply_nested(study: Study) -> bytes:

@@ -1,9 +1,11 @@
-"""One monitoring pass over the watched trials: fetch, parse, diff, store, notify.
+"""One monitoring pass over the watched trials: sort, fetch, parse, diff, store, notify.
 
-A trial that fails to fetch or parse keeps its last good snapshot and is never diffed, so an
-outage can not look like "everything was removed". The run records the registry's data
-timestamp as checked only when every trial was checked; after a run that failed, was stopped
-or left a trial unchecked, the next run checks everything again.
+:mod:`ctwatch.triage` says which trials to read in full (new, moved, or due for the sweep);
+the others are marked checked in bulk. A trial that fails to fetch or parse keeps its last
+good snapshot and is never diffed, so an outage can not look like "everything was removed".
+The run records the registry's data timestamp as checked only when every trial was checked;
+after a run that failed, was stopped or left a trial unchecked, the next run checks
+everything again.
 """
 
 from __future__ import annotations

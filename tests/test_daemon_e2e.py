@@ -52,14 +52,17 @@ DEADLINE_S = 60  # generous: under load a check can take long; a pass never wait
 def started(watcher: Watcher, *args: str) -> Iterator[subprocess.Popen[bytes]]:
     """`ctwatch ARGS` running in the background, its stderr in a file (see ``log_of``) that
     a test can read while it runs; killed at the end if still alive."""
+    env = {**watcher.env, "PYTHONFAULTHANDLER": "1"}
     with open(watcher.folder / "daemon.stderr", "wb") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "ctwatch", *args], cwd=watcher.folder,
-                                   env=watcher.env, stdout=subprocess.DEVNULL, stderr=stderr)
+                                   env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.kill()
+        if process.poll() is None:  # hung: SIGABRT has faulthandler write where each thread is
+            process.send_signal(signal.SIGABRT)
+            if process.wait(timeout=10) is None:
+                process.kill()
         process.wait(timeout=10)
 
 

@@ -214,9 +214,7 @@ class Store:
     def latest_hash(self, nct_id: str) -> tuple[str, int] | None:
         """(content hash, parser version) of a trial's latest snapshot, without reading it."""
         with self.transaction() as conn:
-            row = conn.execute(sa.select(snapshots.c.content_hash, snapshots.c.parser_version)
-                               .where(snapshots.c.nct_id == nct_id)
-                               .order_by(snapshots.c.id.desc()).limit(1)).first()
+            row = conn.execute(rows.LATEST, {"trial": nct_id}).first()
         return (row.content_hash, row.parser_version) if row else None
 
     def set_registry_version(self, snapshot_id: int, version: int) -> None:
@@ -244,10 +242,7 @@ class Store:
         channel for it, and the trial's state (``raw_hash``: it was read in full from the
         registry, whose record hashes so)."""
         with self.transaction() as conn:
-            previous = conn.execute(
-                sa.select(snapshots.c.id, snapshots.c.content_hash)
-                .where(snapshots.c.nct_id == snapshot.nct_id)
-                .order_by(snapshots.c.id.desc()).limit(1)).first()
+            previous = conn.execute(rows.LATEST, {"trial": snapshot.nct_id}).first()
             read = None if raw_hash is None else (snapshot.registry_date, raw_hash)
             rows.mark_success(conn, snapshot.nct_id, read)
             if previous and previous.content_hash == snapshot.content_hash:

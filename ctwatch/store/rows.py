@@ -14,6 +14,14 @@ from ctwatch.clock import stamp
 from ctwatch.model import Change, ChangeSet, Snapshot, Trial
 from ctwatch.store.tables import change_sets, outbox, snapshots, trial_state
 
+# Statements of every checked trial, built once: building one costs more than running it.
+#: a trial's latest snapshot: id, content hash, parser version
+LATEST = (sa.select(snapshots.c.id, snapshots.c.content_hash, snapshots.c.parser_version)
+          .where(snapshots.c.nct_id == sa.bindparam("trial"))
+          .order_by(snapshots.c.id.desc()).limit(1))
+_UPDATE_STATE = trial_state.update().where(trial_state.c.nct_id == sa.bindparam("trial"))
+_INSERT_SNAPSHOT = snapshots.insert()
+
 
 def snapshot_query() -> sa.Select[Any]:
     return sa.select(*(column for column in snapshots.c if column.name != "raw"))
@@ -36,7 +44,7 @@ def insert_snapshot(conn: Connection, snapshot: Snapshot, raw: bytes) -> int:
         "content_hash": snapshot.content_hash, "raw": zlib.compress(raw, 1),
         "trial": canonical_json(snapshot.trial),
     }
-    return conn.execute(snapshots.insert().values(**values)).inserted_primary_key[0]
+    return conn.execute(_INSERT_SNAPSHOT, values).inserted_primary_key[0]
 
 
 def insert_change_set(conn: Connection, nct_id: str, from_id: int, to_id: int,
@@ -77,8 +85,7 @@ def trial_state_row(conn: Connection, nct_id: str) -> Any:
 def upsert_state(conn: Connection, nct_id: str, values: dict[str, Any]) -> None:
     """Update a trial's state, or insert it if the trial has none yet (one statement in the
     usual case, and the same on SQLite and PostgreSQL)."""
-    updated = conn.execute(trial_state.update().where(trial_state.c.nct_id == nct_id)
-                           .values(**values))
+    updated = conn.execute(_UPDATE_STATE, {"trial": nct_id, **values})
     if updated.rowcount == 0:
         conn.execute(trial_state.insert().values(nct_id=nct_id, **values))
 

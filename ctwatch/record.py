@@ -49,13 +49,14 @@ def record(db: Store, reading: Reading, *, channels: Channels = lambda _: [],
     ``raw_hash``: the version was read in full from the registry, and its record hashes so."""
     snapshot = _snapshot(reading)
     raw = reading.fetched.raw
-    latest = db.latest_hash(snapshot.nct_id)
-    if latest == (snapshot.content_hash, sources.PARSER_VERSION):
-        return db.save(snapshot, raw, raw_hash=raw_hash)  # the usual case: nothing to diff
-    stored = db.latest(snapshot.nct_id) if latest else None  # a new trial has none
-    previous = current(db, stored) if stored else None
-    changes = diff(previous.trial, reading.trial, reading.rules, reading.when) if previous else []
-    with db.transaction():
+    with db.transaction():  # reads too: one begin and one commit for the whole trial
+        latest = db.latest_hash(snapshot.nct_id)
+        if latest == (snapshot.content_hash, sources.PARSER_VERSION):
+            return db.save(snapshot, raw, raw_hash=raw_hash)  # the usual case: nothing to diff
+        stored = db.latest(snapshot.nct_id) if latest else None  # a new trial has none
+        previous = current(db, stored) if stored else None
+        changes = (diff(previous.trial, reading.trial, reading.rules, reading.when)
+                   if previous else [])
         if previous and stored and previous is not stored:
             db.replace_trial(previous.id or 0, previous.trial, sources.PARSER_VERSION)
         return db.save(snapshot, raw, changes, channels(changes), raw_hash=raw_hash)

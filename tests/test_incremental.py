@@ -5,19 +5,22 @@ SQLite file."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import yaml
 from click.testing import CliRunner, Result
 
 from ctwatch import triage
-from ctwatch.cli import main
+from ctwatch.cli import main, monitor
 from ctwatch.fetch import ApiSettings
 from ctwatch.replay import Registry, ReplayServer
 from ctwatch.store import Read
@@ -210,3 +213,24 @@ def test_each_run_sweeps_its_share_of_the_least_recently_read(
     since = None if since_last_run_days is None else since_last_run_days * 86400
     assert triage.due(list(ages), reads, now=NOW, since_last_run_s=since,
                       sweep_days=7) == expected
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("tty", "verbosity", "total", "shown"), [
+    (True, 0, 500, True), (False, 0, 500, False), (True, -1, 500, False), (True, 0, 10, False)],
+    ids=["terminal", "cron", "-q", "few trials"])
+def test_a_progress_bar_only_for_a_person_at_a_terminal_and_many_trials(
+        monkeypatch: pytest.MonkeyPatch, tty: bool, verbosity: int, total: int,
+        shown: bool) -> None:
+    stderr = Terminal() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    context = click.Context(main, obj={"verbosity": verbosity})
+    with monitor.progress_bar(context) as advance:
+        for done in range(1, total + 1):
+            if advance is not None:
+                advance(done, total)
+    assert ("reading" in stderr.getvalue()) is shown

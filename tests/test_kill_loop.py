@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import chdir
 from dataclasses import asdict
 from pathlib import Path
@@ -62,22 +62,26 @@ def progress(folder: Path) -> int:
     """Change sets stored plus lines written on the first channel: 0 … 2 × trials."""
     lines = folder / "alerts.jsonl"
     written = lines.read_bytes().count(b"\n") if lines.exists() else 0
+    return rows(folder, "change_sets") + written
+
+
+def rows(folder: Path, table: str) -> int:
     try:
         with sqlite3.connect(f"file:{folder / 'ctwatch.db'}?mode=ro", uri=True,
                              timeout=30) as db:
-            stored = db.execute("select count(*) from change_sets").fetchone()[0]
-    except sqlite3.OperationalError:  # the file is being created
-        stored = 0
-    return stored + written
+            return db.execute(f"select count(*) from {table}").fetchone()[0]
+    except sqlite3.OperationalError:  # the file or the table is being created
+        return 0
 
 
-def killed_check(folder: Path, target: int) -> bool:
+def killed_check(folder: Path, target: int,
+                 done: Callable[[Path], int] = progress) -> bool:
     """``ctwatch check`` killed once progress reaches ``target``; False if it ended first."""
     process = subprocess.Popen([sys.executable, "-m", "ctwatch", "-q", "check"], cwd=folder,
                                env=environment(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
-        reached = wait_for(lambda: process.poll() is not None or progress(folder) >= target,
+        reached = wait_for(lambda: process.poll() is not None or done(folder) >= target,
                            DEADLINE_S)
         if not reached or process.poll() is not None:
             return False
@@ -132,3 +136,36 @@ def test_kills_at_random_moments_lose_nothing_and_repeat_nothing_unrecognisably(
         assert all(len(found) == 1 for found in events.values())  # a repeat is the same event
         print(f"\n{channel}: {TRIALS} trials, {kills} kills: {len(lines)} lines for {TRIALS} "
               f"change sets ({len(lines) - TRIALS} repeats, each with its change set's event_id)")
+
+
+@pytest.mark.smoke
+def test_a_first_check_killed_at_random_moments_is_completed_by_the_next(
+        tmp_path: Path, served: tuple[Registry, ReplayServer]) -> None:
+    """Kills while a first check stores its baselines: the store stays consistent, and the
+    next run stores each trial's snapshot once, with no change set."""
+    registry, server = served
+    ids = list(registry.ids())
+    setup_folder(tmp_path, server, ids)
+    chance = random.Random(SEED + 1)
+    kills = 0
+    for left in range(KILLS, 0, -1):
+        stored = rows(tmp_path, "snapshots")
+        if stored >= TRIALS:
+            break
+        step = math.ceil((TRIALS - stored) / left)
+        kills += killed_check(tmp_path, stored + chance.randint(1, step),
+                              lambda folder: rows(folder, "snapshots"))
+    assert kills >= 1, "no run was killed: the loop tested nothing"
+    with chdir(tmp_path):
+        final = CliRunner().invoke(main, ["check"])
+    assert final.exit_code == 0, final.stderr
+    with sqlite3.connect(tmp_path / "ctwatch.db") as db:
+        assert db.execute("pragma integrity_check").fetchone() == ("ok",)
+        stored = db.execute("select nct_id, count(*) from snapshots group by nct_id").fetchall()
+        checked = db.execute("select count(*) from trial_state where last_full_read is not null"
+                             " and consecutive_failures = 0").fetchone()[0]
+        assert db.execute("select count(*) from change_sets").fetchone() == (0,)
+    assert sorted(stored) == [(nct_id, 1) for nct_id in sorted(ids)]
+    assert checked == TRIALS
+    assert not (tmp_path / "alerts.jsonl").exists()
+    print(f"\nfirst check: {TRIALS} trials, {kills} kills, each trial stored once")

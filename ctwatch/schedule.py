@@ -173,8 +173,12 @@ class Daemon:
         self._checking = threading.Lock()  # held by a run: a reload waits for it to end
         self._on_plan: Callable[[str | None], None] = lambda _: None
         self._scheduler = BackgroundScheduler()
-        self._scheduler.add_job(self._run, schedule.trigger, id="check", max_instances=1,
-                                coalesce=True, misfire_grace_time=MISFIRE_GRACE_S)
+        # The job itself, kept: its next run time is read off it, never asked of the scheduler
+        # from the job's thread — APScheduler's shutdown holds the job stores' lock while it
+        # waits for a running job, so a job asking for it then would wait for ever.
+        self._check = self._scheduler.add_job(
+            self._run, schedule.trigger, id="check", max_instances=1, coalesce=True,
+            misfire_grace_time=MISFIRE_GRACE_S)
 
     def serve(self, *, now: bool = False,
               on_plan: Callable[[str | None], None] = lambda _: None) -> None:
@@ -207,8 +211,7 @@ class Daemon:
         return self._stopping.is_set()
 
     def next_run(self) -> str | None:
-        job = self._scheduler.get_job("check")
-        when = job.next_run_time if job else None
+        when = getattr(self._check, "next_run_time", None)  # not set before the first start
         return when.isoformat(timespec="seconds") if when else None
 
     def _run(self) -> None:

@@ -331,6 +331,18 @@ def faults() -> Faults:
     return Faults()
 
 
+SAFETY_S = 30  # a fault still holding a reply back then lets go: a regression fails, not hangs
+
+
+@pytest.fixture
+def settle(faults: Faults) -> Iterator[None]:
+    """Faults that hold a reply back let go after SAFETY_S, long after the bounds tested."""
+    timer = threading.Timer(SAFETY_S, faults.release)
+    timer.start()
+    yield
+    timer.cancel()
+
+
 @pytest.fixture
 def replay(registry: Registry, faults: Faults) -> Iterator[ReplayServer]:
     with ReplayServer(registry, handler=faulty_handler(faults)) as server:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import threading
 import tracemalloc
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +24,11 @@ from ctwatch import fetch
 from ctwatch.cli import main
 from ctwatch.fetch import ApiSettings
 from ctwatch.replay import ReplayServer
-from tests.conftest import REGISTRY_STUDIES, Faults
+from tests.conftest import REGISTRY_STUDIES, SAFETY_S, Faults
 from tests.helpers import signal_when
 
 MB = 1024 * 1024
 PEAK_MB = 128  # "well below 300 MB": the reply cap (64 MB) and what a check holds besides (~16 MB)
-SAFETY_S = 30  # a fault still holding a reply back then lets go: a regression fails, not hangs
 # page_size 3: two batches, REGISTRY_STUDIES[:3] and [3:]; TARGET is in the second
 TARGET = REGISTRY_STUDIES[3]
 STUDY_URL = "/api/v2/studies/" + TARGET
@@ -99,14 +96,6 @@ def checked(folder: Path) -> set[str]:
 
 def errors(result: Result) -> list[str]:
     return [line for line in result.stderr.splitlines() if "error" in line]
-
-
-@pytest.fixture
-def settle(faults: Faults) -> Iterator[None]:
-    timer = threading.Timer(SAFETY_S, faults.release)
-    timer.start()
-    yield
-    timer.cancel()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])

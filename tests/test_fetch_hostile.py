@@ -26,21 +26,11 @@ from ctwatch.errors import BadResponse, FetchError, Interrupted, TrialNotFound
 from ctwatch.fetch import ApiSettings, Client, Fetched
 from ctwatch.replay import ReplayServer
 from ctwatch.signals import stop_signals
-from tests.conftest import REGISTRY_STUDIES, Faults, generated_ids, study_raw
+from tests.conftest import REGISTRY_STUDIES, SAFETY_S, Faults, generated_ids, study_raw
 from tests.helpers import signal_when, wait_for
 
 MB = 1024 * 1024
 TARGET = REGISTRY_STUDIES[2]
-SAFETY_S = 30  # a fault still holding a reply back then lets go: a regression fails, not hangs
-
-
-@pytest.fixture
-def settle(faults: Faults) -> Iterator[None]:
-    """Faults that hold a reply back let go after SAFETY_S, long after the bounds tested."""
-    timer = threading.Timer(SAFETY_S, faults.release)
-    timer.start()
-    yield
-    timer.cancel()
 
 
 @contextmanager

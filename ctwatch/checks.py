@@ -227,6 +227,7 @@ class _Pass:
         self.stop = stop
         self.progress = progress or (lambda _done, _all: None)
         self.alerted: list[ChangeSet] = []  # change sets with alerts: worth version numbers
+        self.last_run = db.last_run(before=report.run_id)  # the run before this one
 
     def run(self, *, force: bool, full: bool) -> None:
         """Check the trials; a failure outside any one trial is recorded in the report, not
@@ -246,9 +247,9 @@ class _Pass:
 
     def _unchanged_upstream(self) -> bool:
         """Whether the run before this one checked every trial against this very data."""
+        last = self.last_run
         if self.report.data_timestamp is None:
             return False
-        last = self.db.last_run(before=self.report.run_id)
         if last is None or last["data_timestamp"] != self.report.data_timestamp:
             return False
         return set(self.plan.trials) <= set(self.db.trial_ids())
@@ -269,10 +270,9 @@ class _Pass:
         self._read(sorted_out.full, reads)
 
     def _since_last_run(self) -> float | None:
-        last = self.db.last_run(before=self.report.run_id)
-        if last is None:
+        if self.last_run is None:
             return None
-        started = datetime.fromisoformat(last["started_at"].replace("Z", "+00:00"))
+        started = datetime.fromisoformat(self.last_run["started_at"].replace("Z", "+00:00"))
         return (datetime.now(UTC) - started).total_seconds()
 
     def _read(self, nct_ids: Sequence[str], reads: Mapping[str, Read]) -> None:

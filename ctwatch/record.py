@@ -12,7 +12,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 from ctwatch import sources, timeline
@@ -82,18 +82,13 @@ def _snapshot(reading: Reading) -> Snapshot:
 
 
 def current(db: Store, snapshot: Snapshot) -> Snapshot:
-    """A stored snapshot as the current parser reads it (nothing is written), so a parser
-    upgrade never looks like a change in the registry. A snapshot a stricter parser refuses
-    is compared as stored rather than block its trial's checks for good."""
-    if snapshot.parser_version == sources.PARSER_VERSION:
-        return snapshot
+    """:func:`ctwatch.timeline.current`, except that a snapshot a stricter parser refuses is
+    compared as stored rather than block its trial's checks for good."""
     try:
-        trial = timeline.reparsed_trial(db, snapshot)
+        return timeline.current(db, snapshot)
     except ParseError as error:
         log.debug("%s: snapshot %s kept as stored: %s", snapshot.nct_id, snapshot.id, error)
         return snapshot
-    return replace(snapshot, trial=trial, parser_version=sources.PARSER_VERSION,
-                   content_hash=content_hash(trial))
 
 
 def parse_fetched(fetched: Fetched) -> Trial:

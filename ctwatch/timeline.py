@@ -19,7 +19,7 @@ than its --to (snapshots are ordered as stored).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from ctwatch import sources
@@ -28,7 +28,7 @@ from ctwatch.diff import diff
 from ctwatch.errors import NoSuchSnapshot, ParseError, UsageError
 from ctwatch.model import Change, ChangeSet, Snapshot, Trial
 from ctwatch.rules import Rules
-from ctwatch.store import Store
+from ctwatch.store import Store, content_hash
 
 _ID = re.compile(r"\d+", re.ASCII)
 _VERSION = re.compile(r"v\d+", re.ASCII)
@@ -150,7 +150,7 @@ def compare(db: Store, nct_id: str, old_ref: str | None, new_ref: str | None,
         old_ref, new_ref = (str(latest[0].from_snapshot), str(latest[0].to_snapshot)) if latest \
             else ("previous", "latest")
     old, new = _pair(snapshots, old_ref, new_ref)
-    old, new = (_current(db, old), _current(db, new))
+    old, new = (current(db, old), current(db, new))
     when = date.fromisoformat(new.registry_date[:10]) if new.registry_date else None
     changes = diff(old.trial, new.trial, rules, when)
     return change_set(old, new, changes)
@@ -182,17 +182,14 @@ def _before(snapshots: list[Snapshot], snapshot: Snapshot) -> Snapshot:
     return snapshots[index - 1]
 
 
-def _current(db: Store, snapshot: Snapshot) -> Snapshot:
-    """The snapshot as the current parser reads it (nothing is written)."""
+def current(db: Store, snapshot: Snapshot) -> Snapshot:
+    """The snapshot as the current parser reads it (nothing is written), so that a parser
+    upgrade never looks like a change in the registry."""
     if snapshot.parser_version == sources.PARSER_VERSION or snapshot.id is None:
         return snapshot
     trial = reparsed_trial(db, snapshot)
-    return Snapshot(**{**_fields(snapshot), "trial": trial,
-                       "parser_version": sources.PARSER_VERSION})
-
-
-def _fields(snapshot: Snapshot) -> dict[str, object]:
-    return {name: getattr(snapshot, name) for name in Snapshot.__dataclass_fields__}
+    return replace(snapshot, trial=trial, parser_version=sources.PARSER_VERSION,
+                   content_hash=content_hash(trial))
 
 
 def reparsed_trial(db: Store, snapshot: Snapshot) -> Trial:

@@ -10,8 +10,10 @@ everything again.
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TextIO
@@ -23,11 +25,12 @@ from ctwatch.errors import (
     CtwatchError,
     FetchError,
     Interrupted,
+    StoreError,
     describe,
     printable,
 )
 from ctwatch.fetch import Client, Fetched, failure_key
-from ctwatch.limits import DEFAULT_FULL_SWEEP_DAYS
+from ctwatch.limits import BATCH_TRIALS, DEFAULT_FULL_SWEEP_DAYS, GC_THRESHOLD
 from ctwatch.model import Change, ChangeSet, top_severity
 from ctwatch.notify.channels import Channel
 from ctwatch.record import Reading, parse_fetched, raw_hash, record
@@ -143,10 +146,11 @@ def check(plan: Plan, client: Client, db: Store, *, force: bool = False, full: b
     ``force``: even if the registry's data did not change since the last complete run;
     ``full``: read every trial in full, whatever the registry says moved. One trial's failure,
     expected or not, is that trial's alone. ``stop`` is asked before each trial: once it says
-    yes (SIGTERM), the trial in hand has been stored whole and the run ends there."""
+    yes (SIGTERM), the trials read before are stored, whole, and the run ends there."""
     report = RunReport(run_id=db.start_run())
     try:
-        _Pass(plan, client, db, report, stop, progress).run(force=force, full=full)
+        with _collecting_less():
+            _Pass(plan, client, db, report, stop, progress).run(force=force, full=full)
         if not report.interrupted:  # the alerts of the trials checked, even if the run failed
             report.undelivered = outbox.deliver_pending(db, plan.channels)
     except Exception as error:
@@ -162,6 +166,20 @@ def check(plan: Plan, client: Client, db: Store, *, force: bool = False, full: b
         db.finish_run(report.run_id, report.status, report.counts(),
                       report.data_timestamp if report.complete else None)
     return report
+
+
+@contextmanager
+def _collecting_less() -> Iterator[None]:
+    """Python's cyclic garbage collector runs less often: a check makes millions of small
+    objects that reference counting frees, while a page of a thousand decoded records stays
+    alive, and each collection at the default threshold walks that page again (a fifth of the
+    time of parsing, measured by benchmarks/check.py's first check)."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def tell(report: RunReport) -> None:
@@ -276,50 +294,95 @@ class _Pass:
         return (datetime.now(UTC) - started).total_seconds()
 
     def _read(self, nct_ids: Sequence[str], reads: Mapping[str, Read]) -> None:
-        """Read trials in full and record what changed."""
+        """Read trials in full and record what changed, a batch of trials to a transaction
+        (each trial its own savepoint in it): a kill loses at most the batch in hand, which
+        the next run reads again. A batch is read before its transaction begins, so that a
+        slow registry never holds the store's write lock."""
         total = self.report.checked + len(nct_ids)
-        for result in self.client.fetch_studies(nct_ids) if nct_ids else ():
+        for batch in self._batches(self.client.fetch_studies(nct_ids) if nct_ids else ()):
+            with self.db.transaction():
+                saved, error = self._store(batch, reads, total)
+            self._stored(saved)  # committed: counted, and their alerts go out
+            if error is not None:
+                raise error
+
+    def _batches(self, results: Iterable[Fetched | FetchError]
+                 ) -> Iterator[list[Fetched | FetchError]]:
+        """The results in batches of BATCH_TRIALS, up to a stop: one read after it is left
+        for the next run, and this one is interrupted."""
+        batch: list[Fetched | FetchError] = []
+        for result in results:
             if self.stop():
                 self.report.interrupted = True
-                return
-            self.report.checked += 1
-            self.progress(self.report.checked, total)
-            if isinstance(result, FetchError):
-                self._failed(result.nct_id or "?", describe(result),
-                             printable(failure_key(result)))
-                continue
+                break
+            batch.append(result)
+            if len(batch) == BATCH_TRIALS:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _store(self, batch: list[Fetched | FetchError], reads: Mapping[str, Read],
+               total: int) -> tuple[list[Saved], StoreError | None]:
+        """Store a batch's trials, up to one whose failure the store cannot record (the
+        error, returned so that the trials before it are committed)."""
+        saved = []
+        for result in batch:
             try:
-                saved = self._check_one(result, reads.get(result.registry_nct_id))
-            except Exception as error:  # a bad record is data: it fails its own trial only
-                log.debug("%s: check failed", result.nct_id, exc_info=True)
-                self._failed(result.nct_id, _trial_error(result.nct_id, error), describe(error))
-                continue
-            self.report.new_snapshots += saved.snapshot_id is not None
-            if saved.change_set:
-                self.report.change_sets.append(saved.change_set)
+                saved.append(self._read_one(result, reads, total))
+            except StoreError as error:
+                return saved, error
+        return saved, None
+
+    def _read_one(self, result: Fetched | FetchError, reads: Mapping[str, Read],
+                  total: int) -> Saved:
+        self.report.checked += 1
+        self.progress(self.report.checked, total)
+        if isinstance(result, FetchError):
+            self._failed(result.nct_id or "?", describe(result), printable(failure_key(result)))
+            return _NOTHING
+        try:
+            with self.db.unit():  # a failed trial leaves nothing behind but its failure
+                return self._check_one(result, reads.get(result.registry_nct_id))
+        except Exception as error:  # a bad record is data: it fails its own trial only
+            log.debug("%s: check failed", result.nct_id, exc_info=True)
+            self._failed(result.nct_id, _trial_error(result.nct_id, error), describe(error))
+            return _NOTHING
 
     def _check_one(self, fetched: Fetched, last_read: Read | None) -> Saved:
         digest = raw_hash(fetched.raw)
         if last_read is not None and last_read.raw_hash == digest:  # nothing but bookkeeping
             self.db.mark_read(fetched.registry_nct_id, last_read.registry_date, digest)
-            return Saved(None, None)
+            return _NOTHING
         trial = parse_fetched(fetched)
         plan = self.plan
         reading = Reading(fetched, trial, "api_v2", trial.status.last_update_posted,
                           plan.rules_for(trial.nct_id), plan.today())
         channels = plan.channels_for(trial.nct_id)
-        saved = record(db=self.db, reading=reading, raw_hash=digest,
-                       channels=lambda changes: [c.name for c in channels if _wants(c, changes)])
-        if saved.change_set and any(_wants(c, saved.change_set.changes) for c in channels):
-            self.alerted.append(saved.change_set)
-        return saved
+        return record(db=self.db, reading=reading, raw_hash=digest,
+                      channels=lambda changes: [c.name for c in channels if _wants(c, changes)])
+
+    def _stored(self, saved: Iterable[Saved]) -> None:
+        for one in saved:
+            self.report.new_snapshots += one.snapshot_id is not None
+            change_set = one.change_set
+            if change_set is None:
+                continue
+            self.report.change_sets.append(change_set)
+            channels = self.plan.channels_for(change_set.nct_id)
+            if any(_wants(c, change_set.changes) for c in channels):
+                self.alerted.append(change_set)
 
     def _failed(self, nct_id: str, error: str, reason: str) -> None:
         """Record a trial's failed check (a store that cannot record even that fails the
         run). ``reason`` is the same for the trials that failed the same way."""
-        consecutive = self.db.record_failure(nct_id, error)
+        with self.db.unit():  # on its own: a failed write of it spoils no other trial's
+            consecutive = self.db.record_failure(nct_id, error)
         self.report.failures.append(Failure(nct_id, error, consecutive,
                                             consecutive == self.plan.max_failures, reason))
+
+
+_NOTHING = Saved(None, None)  # a trial whose check stored no snapshot
 
 
 def _trial_error(nct_id: str, error: Exception) -> str:

@@ -23,6 +23,13 @@ DEFAULT_FULL_SWEEP_DAYS = 7.0
 # request per changed trial (its history index): a run looks up at most this many, for the
 # change sets it alerts; the other alerts link to the record's history tab.
 MAX_VERSION_LOOKUPS = 100
+# Trials read in full are stored this many to a transaction (each a savepoint in it): one
+# commit instead of hundreds, and a kill loses at most this many trials' work, which the next
+# run redoes (benchmarks/check.py, first check).
+BATCH_TRIALS = 200
+# Allocations between two runs of Python's youngest garbage collection during a check (the
+# default is 700): memory held by reference cycles waits a little longer to be freed.
+GC_THRESHOLD = 50_000
 # A page that cannot be decoded is asked again in halves to find the record at fault: ~10
 # splits isolate one record among 1000, 20 about two; past that the fault is not one record,
 # and a registry sending junk to every request costs at most ~2·20 more requests per 1000 ids.

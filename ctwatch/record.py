@@ -50,16 +50,17 @@ def record(db: Store, reading: Reading, *, channels: Channels = lambda _: [],
     snapshot = _snapshot(reading)
     raw = reading.fetched.raw
     with db.transaction():  # reads too: one begin and one commit for the whole trial
-        latest = db.latest_hash(snapshot.nct_id)
-        if latest == (snapshot.content_hash, sources.PARSER_VERSION):
-            return db.save(snapshot, raw, raw_hash=raw_hash)  # the usual case: nothing to diff
-        stored = db.latest(snapshot.nct_id) if latest else None  # a new trial has none
+        head = db.head(snapshot.nct_id)
+        if head and head[1:] == (snapshot.content_hash, sources.PARSER_VERSION):
+            return db.save_after(head, snapshot, raw, raw_hash=raw_hash)  # nothing to diff
+        stored = db.latest(snapshot.nct_id) if head else None  # a new trial has none
         previous = current(db, stored) if stored else None
         changes = (diff(previous.trial, reading.trial, reading.rules, reading.when)
                    if previous else [])
         if previous and stored and previous is not stored:
             db.replace_trial(previous.id or 0, previous.trial, sources.PARSER_VERSION)
-        return db.save(snapshot, raw, changes, channels(changes), raw_hash=raw_hash)
+            head = head._replace(content_hash=previous.content_hash) if head else None
+        return db.save_after(head, snapshot, raw, changes, channels(changes), raw_hash=raw_hash)
 
 
 #: registry bookkeeping in a record that changes with every data release, not with the trial
@@ -93,7 +94,7 @@ def current(db: Store, snapshot: Snapshot) -> Snapshot:
 
 def parse_fetched(fetched: Fetched) -> Trial:
     """The trial in a fetched record (the one the registry filed under the id asked for)."""
-    trials = sources.parse(fetched.raw, f"{fetched.nct_id} ({fetched.url})")
+    trials = sources.parse_loaded(fetched.data, fetched.raw, f"{fetched.nct_id} ({fetched.url})")
     for trial in trials:
         if trial.nct_id == fetched.registry_nct_id:
             return trial

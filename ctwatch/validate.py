@@ -21,7 +21,6 @@ from ctwatch.config import Config, TrialEntry
 from ctwatch.errors import ConfigError, ConfigProblems
 from ctwatch.logs import QUOTED
 from ctwatch.rules import Rules
-from ctwatch.schedule import parse_schedule
 
 Trials = Sequence[TrialEntry | ConfigError]  # one per item of trials:, in its order
 MAX_MESSAGE = QUOTED + 200  # characters of one problem; a longer one is cut
@@ -70,6 +69,8 @@ def problems_of(document: Any, *, daemon: bool = False) -> list[ConfigError]:
     found += _channel_problems(document.get("notify"), trials)
     found += _rule_problems(document.get("rules"), trials)
     if daemon or "schedule" in document:
+        from ctwatch.schedule import parse_schedule  # APScheduler: only for a schedule
+
         found += _problem(parse_schedule, document.get("schedule"))
     return [_one_line(problem) for problem in found]
 

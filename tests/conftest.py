@@ -104,6 +104,7 @@ class Fault:
     size_mb: int = 3072
     probes: bool = True
     hung_up: threading.Event = field(default_factory=threading.Event)
+    reached: threading.Event = field(default_factory=threading.Event)  # set: it held a reply
 
 
 class Faults:
@@ -175,6 +176,7 @@ def _inject(handler: ReplayHandler, fault: Fault, reply: Reply, faults: Faults) 
     if fault.kind == "html":
         return Reply(200, (MAINTENANCE_PAGE,), "text/html; charset=utf-8")
     if fault.kind == "slow":
+        fault.reached.set()
         faults.released.wait(fault.delay_s)  # a reply late by delay_s, or until released
     if fault.kind == "uri_limit" and len(handler.path) > fault.max_url:
         return text_reply(414, "URI Too Long")

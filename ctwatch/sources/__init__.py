@@ -134,6 +134,22 @@ def parse(raw: bytes, source: str = "-") -> list[Trial]:
         raise ParseError(" ".join(str(error).split()), source=source) from None
 
 
+#: what json.loads lets through and decode refuses or mends: NaN, Infinity, escaped surrogates
+_LOOSE_JSON = re.compile(rb"NaN|Infinity|\\u[dD][89a-fA-F]")
+
+
+def parse_loaded(document: Any, raw: bytes, source: str = "-") -> list[Trial]:
+    """:func:`parse` of API v2 JSON ``raw`` that json.loads already made ``document`` of (a
+    fetched record), without decoding it a second time."""
+    if _LOOSE_JSON.search(raw):  # decode's checks apply: let it decode
+        return parse(raw, source)
+    reader = importlib.import_module("ctwatch.sources.api_v2")
+    try:
+        return reader.parse(document)
+    except ParseError as error:
+        raise ParseError(" ".join(str(error).split()), source=source) from None
+
+
 def read(source: str) -> list[Trial]:
     """Every trial in a saved record: a file path, or ``-`` for standard input."""
     return parse(load(source), name(source))

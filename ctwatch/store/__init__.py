@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -74,6 +74,14 @@ class Saved:
 
     snapshot_id: int | None  # None: same content as the latest snapshot, nothing new stored
     change_set: ChangeSet | None
+
+
+class Head(NamedTuple):
+    """A trial's latest snapshot, as far as deciding whether a reading is new needs it."""
+
+    id: int
+    content_hash: str
+    parser_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +147,22 @@ class Store:
                     yield conn
                 finally:
                     self._local.conn = None
+        except SQLAlchemyError as error:
+            raise StoreError(f"store {self.target}: {_reason(error)}") from None
+
+    @contextmanager
+    def unit(self) -> Iterator[Connection]:
+        """The writes of one unit of work (one trial): a transaction of its own, or, inside a
+        transaction opened around many units (a batch), a savepoint rolled back alone when the
+        unit fails, leaving the batch's other units to commit."""
+        current = getattr(self._local, "conn", None)
+        if current is None:
+            with self.transaction() as conn:
+                yield conn
+            return
+        try:
+            with current.begin_nested():
+                yield current
         except SQLAlchemyError as error:
             raise StoreError(f"store {self.target}: {_reason(error)}") from None
 
@@ -211,11 +235,11 @@ class Store:
                                  .order_by(snapshots.c.id)).all()
         return [rows.to_snapshot(row) for row in found]
 
-    def latest_hash(self, nct_id: str) -> tuple[str, int] | None:
-        """(content hash, parser version) of a trial's latest snapshot, without reading it."""
+    def head(self, nct_id: str) -> Head | None:
+        """Id, content hash and parser version of a trial's latest snapshot, without reading it."""
         with self.transaction() as conn:
             row = conn.execute(rows.LATEST, {"trial": nct_id}).first()
-        return (row.content_hash, row.parser_version) if row else None
+        return Head(row.id, row.content_hash, row.parser_version) if row else None
 
     def set_registry_version(self, snapshot_id: int, version: int) -> None:
         """Record the registry's version number of a snapshot learnt after it was stored."""
@@ -241,16 +265,23 @@ class Store:
         change set against the previous snapshot if there are changes, one outbox row per
         channel for it, and the trial's state (``raw_hash``: it was read in full from the
         registry, whose record hashes so)."""
+        with self.transaction():
+            return self.save_after(self.head(snapshot.nct_id), snapshot, raw, changes, channels,
+                                   raw_hash=raw_hash)
+
+    def save_after(self, head: Head | None, snapshot: Snapshot, raw: bytes,
+                   changes: Sequence[Change] = (), channels: Sequence[str] = (), *,
+                   raw_hash: str | None = None) -> Saved:
+        """:meth:`save`, the trial's latest snapshot being ``head`` (read in this transaction)."""
         with self.transaction() as conn:
-            previous = conn.execute(rows.LATEST, {"trial": snapshot.nct_id}).first()
             read = None if raw_hash is None else (snapshot.registry_date, raw_hash)
             rows.mark_success(conn, snapshot.nct_id, read)
-            if previous and previous.content_hash == snapshot.content_hash:
+            if head and head.content_hash == snapshot.content_hash:
                 return Saved(None, None)
             snapshot_id = rows.insert_snapshot(conn, snapshot, raw)
-            if previous is None or not changes:
+            if head is None or not changes:
                 return Saved(snapshot_id, None)
-            change_set_id = rows.insert_change_set(conn, snapshot.nct_id, previous.id,
+            change_set_id = rows.insert_change_set(conn, snapshot.nct_id, head.id,
                                                    snapshot_id, changes, channels)
             return Saved(snapshot_id, rows.change_set(conn, change_set_id))
 
@@ -437,6 +468,13 @@ def _engine(url: URL, shown: str) -> Engine:
             # what was lost (its run is not recorded complete). Measured by benchmarks/check.py.
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.close()
+            # sqlite3 would begin transactions when it sees fit and cannot nest them: SQLAlchemy
+            # begins them itself instead, so that a batch of trials holds a savepoint each.
+            dbapi_conn.isolation_level = None
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN")
 
     return engine
 

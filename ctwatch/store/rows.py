@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import zlib
 from collections.abc import Sequence
@@ -83,11 +84,26 @@ def trial_state_row(conn: Connection, nct_id: str) -> Any:
 
 
 def upsert_state(conn: Connection, nct_id: str, values: dict[str, Any]) -> None:
-    """Update a trial's state, or insert it if the trial has none yet (one statement in the
-    usual case, and the same on SQLite and PostgreSQL)."""
-    updated = conn.execute(_UPDATE_STATE, {"trial": nct_id, **values})
-    if updated.rowcount == 0:
-        conn.execute(trial_state.insert().values(nct_id=nct_id, **values))
+    """Update a trial's state, or insert it if the trial has none yet: one statement (INSERT …
+    ON CONFLICT DO UPDATE, which SQLite and PostgreSQL both speak)."""
+    dialect = conn.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        if conn.execute(_UPDATE_STATE, {"trial": nct_id, **values}).rowcount == 0:
+            conn.execute(trial_state.insert(), {"nct_id": nct_id, **values})
+        return
+    key = (dialect, tuple(values))
+    if key not in _UPSERTS:
+        _UPSERTS[key] = _upsert(dialect, tuple(values))
+    conn.execute(_UPSERTS[key], {"nct_id": nct_id, **values})
+
+
+_UPSERTS: dict[tuple[str, tuple[str, ...]], Any] = {}  # by dialect and columns written
+
+
+def _upsert(dialect: str, columns: tuple[str, ...]) -> Any:
+    insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(trial_state)
+    return insert.on_conflict_do_update(index_elements=[trial_state.c.nct_id],
+                                        set_={name: insert.excluded[name] for name in columns})
 
 
 def mark_success(conn: Connection, nct_id: str,

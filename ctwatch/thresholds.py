@@ -127,8 +127,10 @@ _PERSON = re.compile(
 )
 
 
-def extract(text: str) -> tuple[Threshold, ...]:
-    """Every numeric bound in one criterion's own text, in order."""
+def extract(text: str, context: str | None = None) -> tuple[Threshold, ...]:
+    """Every numeric bound in one criterion's own text, in order. ``context``: the text of
+    the criterion that heads this one ("Age:" over "18 and over"), whose label is the
+    measure of a bound whose own text names none."""
     # Every bound has a number, and most criteria none: they are not searched.
     if not _DIGIT.search(text):
         return ()
@@ -137,13 +139,14 @@ def extract(text: str) -> tuple[Threshold, ...]:
     text = " ".join(text.split())
     found = []
     start = 0
+    label = _label(context)
     for match in _matches(text):
         bounds = _range(match) if match.re is _RANGE else [_reading(match)]
         measure = _measure(text[start:match.start()])
         for comparator, value, unit in bounds:
             if not math.isfinite(value):  # 400 digits: not a bound, and not valid JSON
                 continue
-            named = measure or (None if unit else _noun_after(text, match.end()))
+            named = measure or (None if unit else _noun_after(text, match.end())) or label
             if unit and _AGE_UNIT.fullmatch(unit) and _is_age(named, text, match.end()):
                 named = "age"
             found.append(Threshold(named, comparator, value, unit))
@@ -196,6 +199,14 @@ def _unit(uln: str | None, unit: str | None) -> str | None:
     if uln:
         return "x LLN" if "lln" in uln.lower() else "x ULN"
     return _SPACES.sub(" ", unit).strip() if unit else None
+
+
+def _label(context: str | None) -> str | None:
+    """The label of a heading criterion ("Age:", "Performance status:"), if it is one."""
+    if not context or not context.rstrip().endswith(":"):
+        return None
+    words = context.rstrip().rstrip(":").lower().split()
+    return " ".join(words) if 0 < len(words) <= 6 else None
 
 
 def _open_clause(before: str) -> str:

@@ -1,6 +1,7 @@
 """Recording a new version of a trial is one store transaction: the re-parse of the snapshot an
 older parser stored, the registry version numbers learnt for the comparison link, the new
-snapshot, its change set and its alerts are all written, or none of them."""
+snapshot, its change set and its alerts are all written, or none of them. A record fetched
+from a list page is parsed from the page's decoding of it, exactly as its bytes would be."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from ctwatch import sources
-from ctwatch.errors import StoreError
+from ctwatch.errors import ParseError, StoreError
 from ctwatch.fetch import Fetched
 from ctwatch.model import Snapshot, Trial
-from ctwatch.record import Reading, record
+from ctwatch.record import Reading, parse_fetched, record
 from ctwatch.rules import Rules
 from ctwatch.store import Store, content_hash, rows
 from tests.helpers import MYELOMA
@@ -116,3 +117,35 @@ def test_nested_transactions_are_one(db: Store) -> None:
             db.set_meta("second", "2")
         raise RuntimeError("after both writes")
     assert (db.get_meta("first"), db.get_meta("second")) == (None, None)
+
+
+def fetched(raw: bytes) -> Fetched:
+    """A record as the client hands it over: its bytes, and json.loads' reading of them."""
+    data = json.loads(raw)
+    nct_id = data["protocolSection"]["identificationModule"]["nctId"]
+    return Fetched(nct_id, nct_id, f"http://127.0.0.1/{nct_id}", datetime.now(UTC), raw, data)
+
+
+def with_title(title: str) -> bytes:
+    study = json.loads(MYELOMA.read_text())
+    study["protocolSection"]["identificationModule"]["briefTitle"] = title
+    return json.dumps(study).encode()
+
+
+@pytest.mark.parametrize("raw", [
+    MYELOMA.read_bytes(),
+    with_title("Stopped \ud800 early"),  # the escape "\ud800": read as U+FFFD
+    with_title("NaN and Infinity in a title are words"),
+    with_title("A pair \U0001F600 is one character"),
+], ids=["as published", "lone surrogate", "NaN in a text", "surrogate pair"])
+def test_a_fetched_record_parses_as_its_bytes_do(raw: bytes) -> None:
+    assert parse_fetched(fetched(raw)) == sources.parse(raw)[0]
+
+
+def test_a_fetched_record_with_a_json_constant_is_refused_as_its_bytes_are() -> None:
+    raw = MYELOMA.read_bytes().replace(b'"count": 37', b'"count": NaN', 1)
+    assert b"NaN" in raw
+    with pytest.raises(ParseError, match="NaN is not a JSON value"):
+        sources.parse(raw)
+    with pytest.raises(ParseError, match="NaN is not a JSON value"):
+        parse_fetched(fetched(raw))

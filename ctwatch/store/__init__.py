@@ -4,8 +4,9 @@ SQLite by default (a file path), any SQLAlchemy URL otherwise (``postgresql://â€
 SQLAlchemy Core so both share one code path. It keeps per trial: snapshots (raw payload
 compressed, the normalized trial, its canonical hash, where it came from), change sets
 between snapshots, the alert outbox, run records and per-trial state. Everything a run
-writes for one trial is one transaction, so a run killed at any point leaves the store as it
-was before that trial or after it, never between.
+writes for one trial is written whole or not at all (its own transaction, or a savepoint in a
+batch's: :meth:`Store.unit`), so a run killed at any point leaves every trial as it was
+before or after, never between.
 
 Messages name the store by ``logs.mask_url`` of its URL (``postgresql://ops:***@db/ctwatch``);
 its password can also come apart from the URL (``Store(url, password)``, from

@@ -1,15 +1,19 @@
 """Two versions of a trial → the ordered list of what changed (DESIGN §7).
 
 Lists are matched by identity, never by position, so a reorder is no change: arms by label,
-interventions by name, outcomes by kind + measure, criteria by text (an edited criterion by
-word similarity), locations by facility, city and country, people and organisations by name.
+interventions by type and name, outcomes by kind + measure, criteria by text (an edited
+criterion by word similarity), locations by facility, city and country, people and
+organisations by name. Elements alike pair in their order: a record may list "Drug: X" twice,
+at two doses (issue 14), and paths number a label the list repeats (``interventions[X #2]``).
 An arm or intervention that changed only its label or name, or an outcome only its measure
 or kind, is one change of that field. Values derived from other values are not compared on
 their own, so one edit in the registry is one change here: arm dosing (read from the arm's
-description), an intervention's ``arms`` (the mirror of ``arms[].interventions``), criterion
-ids and thresholds (from position and text), and ``eligibility.text`` (unless the criteria
-are otherwise equal). Severities come from :mod:`ctwatch.rules`; a long text's summary line
-comes from :mod:`ctwatch.wording`, the word diff that alerts show too.
+description), an intervention's ``arms`` (the mirror of ``arms[].interventions``, except for a
+name the record repeats: only the entries' own arms say which of them an arm gets, so those
+links are compared there), criterion ids and thresholds (from position and text), and
+``eligibility.text`` (unless the criteria are otherwise equal). Severities come from
+:mod:`ctwatch.rules`; a long text's summary line comes from :mod:`ctwatch.wording`, the word
+diff that alerts show too.
 
 Why not deepdiff, which the first design named: a generic deep diff does not know which two
 elements are the same arm, outcome or criterion, and that is most of the work here (the
@@ -30,7 +34,7 @@ standard library's difflib, with no dependency to follow.
 from __future__ import annotations
 
 import re
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date
@@ -128,23 +132,59 @@ def _trial(old: Trial, new: Trial, budget: Budget) -> Iterator[_Found]:
 
 
 def _interventions(old: Trial, new: Trial) -> Iterator[_Found]:
-    yield from _records("interventions", [_bare_intervention(i) for i in old.interventions],
-                        [_bare_intervention(i) for i in new.interventions],
+    repeated = _repeated(old, new)
+    renamed = _arm_renames(old, new) if repeated else {}
+    yield from _records("interventions",
+                        [_bare_intervention(i, repeated, renamed) for i in old.interventions],
+                        [_bare_intervention(i, repeated) for i in new.interventions],
                         originals=(old.interventions, new.interventions))
 
 
-def _bare_intervention(item: Intervention) -> Intervention:
-    return replace(item, arms=())  # the mirror of arms[].interventions, compared there
+def _repeated(old: Trial, new: Trial) -> set[str]:
+    """Intervention names whose links are compared on the interventions' side: those listed
+    more than once in either version, for an arm's link to such a name does not say which
+    entry it means (issue 14); and then also those in one version only, so that renaming one
+    of the entries is one change."""
+    repeated: set[str] = set()
+    names = []
+    for trial in (old, new):
+        seen: set[str] = set()
+        for item in trial.interventions:
+            (repeated if item.name in seen else seen).add(item.name)
+        names.append(seen)
+    if not repeated:
+        return repeated
+    return repeated | (names[0] ^ names[1])
+
+
+def _bare_intervention(item: Intervention, repeated: set[str],
+                       renamed: dict[str, str] | None = None) -> Intervention:
+    """The intervention without its arms, compared in ``arms[].interventions``, unless its
+    name is repeated; then its arms, seen through renamed arms and in any order."""
+    if item.name not in repeated:
+        return replace(item, arms=())
+    labels = sorted({(renamed or {}).get(label, label) for label in item.arms})
+    return replace(item, arms=tuple(labels))
+
+
+def _arm_renames(old: Trial, new: Trial) -> dict[str, str]:
+    """Old arm label → new, for the arms matched as the same arm (by label, or by the rest)."""
+    before, after = ([replace(arm, interventions=(), dosing=()) for arm in trial.arms]
+                     for trial in (old, new))
+    pairs, _, _ = _match(before, after, (_IDENTITY[Arm][0], *_RENAMES[Arm]))
+    return {before[i].label: after[j].label for i, j in pairs}
 
 
 def _arms(old: Trial, new: Trial) -> Iterator[_Found]:
     """Arms, their links to interventions seen through renamed interventions and limited to
-    interventions in both versions (an intervention added or removed is one change)."""
-    before = [_bare_intervention(i) for i in old.interventions]
-    after = [_bare_intervention(i) for i in new.interventions]
+    interventions in both versions (an intervention added or removed is one change) whose
+    name is listed once (see :func:`_repeated`)."""
+    repeated = _repeated(old, new)
+    before = [_bare_intervention(i, repeated) for i in old.interventions]
+    after = [_bare_intervention(i, repeated) for i in new.interventions]
     pairs, _, _ = _match(before, after, (_IDENTITY[Intervention][0], *_RENAMES[Intervention]))
     renames = {before[i].name: after[j].name for i, j in pairs}
-    common = set(renames.values())
+    common = {after[j].name for _, j in pairs} - repeated
     yield from _records("arms", [_bare_arm(a, renames, common) for a in old.arms],
                         [_bare_arm(a, {}, common) for a in new.arms],
                         originals=(old.arms, new.arms))
@@ -232,7 +272,7 @@ def _location_label(location: Location) -> str:
 #: record type → (identity key, label in paths)
 _IDENTITY: dict[type, tuple[Callable[[Any], Hashable], Callable[[Any], str]]] = {
     Arm: (lambda arm: arm.label, lambda arm: arm.label),
-    Intervention: (lambda item: item.name, lambda item: item.name),
+    Intervention: (lambda item: (item.type, item.name), lambda item: item.name),
     Outcome: (lambda out: (out.kind, out.measure), lambda out: f"{out.kind}: {out.measure}"),
     Location: (_location_key, _location_label),
     Party: (lambda party: party.name, lambda party: party.name or "(no name)"),
@@ -244,7 +284,8 @@ _IDENTITY: dict[type, tuple[Callable[[Any], Hashable], Callable[[Any], str]]] = 
 #: record type → what stays when only its label, name or measure changed, in order of surety
 _RENAMES: dict[type, tuple[Callable[[Any], Hashable], ...]] = {
     Arm: (lambda arm: replace(arm, label=""),),
-    Intervention: (lambda item: replace(item, name=""),),
+    Intervention: (lambda item: item.name,  # its type changed
+                   lambda item: replace(item, name="", arms=())),
     Outcome: (lambda out: out.measure,  # moved between primary, secondary and other
               lambda out: (out.kind, out.description, out.time_frame)),
 }
@@ -257,14 +298,29 @@ def _records(path: str, old: Sequence[Any], new: Sequence[Any],
     first, second = originals or (old, new)
     kind = type((old or new)[0])
     key, label = _IDENTITY[kind]
+    was, now = _labels(old, label), _labels(new, label)
     pairs, removed, added = _match(old, new, (key, *_RENAMES.get(kind, ())))
     for i, j in _in_order(pairs, removed, added):
         if i is None:
-            yield _Found(f"{path}[{_key(label(new[j]))}]", "added", None, _json(second[j]), True)
+            yield _Found(f"{path}[{_key(now(j))}]", "added", None, _json(second[j]), True)
         elif j is None:
-            yield _Found(f"{path}[{_key(label(old[i]))}]", "removed", _json(first[i]), None, True)
+            yield _Found(f"{path}[{_key(was(i))}]", "removed", _json(first[i]), None, True)
         else:
-            yield from _value(f"{path}[{_key(label(old[i]))}]", old[i], new[j])
+            yield from _value(f"{path}[{_key(was(i))}]", old[i], new[j])
+
+
+def _labels(records: Sequence[Any], label: Callable[[Any], str]) -> Callable[[int], str]:
+    """The label in paths of ``records[n]``. Arms and interventions whose label the list
+    repeats are told apart by their order: "AKB-6548 #1", "AKB-6548 #2"."""
+    if not records or type(records[0]) not in (Arm, Intervention):
+        return lambda n: label(records[n])
+    labels = [label(record) for record in records]
+    counts, seen = Counter(labels), Counter[str]()
+    numbered = []
+    for text in labels:
+        seen[text] += 1
+        numbered.append(f"{text} #{seen[text]}" if counts[text] > 1 else text)
+    return numbered.__getitem__
 
 
 def _match(old: Sequence[Any], new: Sequence[Any], keys: Sequence[Callable[[Any], Hashable]],

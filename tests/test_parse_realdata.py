@@ -140,6 +140,8 @@ OUTPUT_DIGESTS = {
     "realdata/api_v2_trimmed/NCT06171568.json": "066675744558f17c",
     "realdata/history/NCT03690141_int_study_history_true.json": "7f31b951210d10da",
     "realdata/history/NCT04280705_history_v0.json": "1aadf81c3b43cbcf",
+    "realdata/interventions/NCT02260193.xml": "a58084c8209fc087",
+    "realdata/interventions/NCT02299791.json": "410431816889d79e",
     "realdata/legacy_xml/NCT00023673.xml": "96f9486d9af19a38",
     "realdata/legacy_xml/NCT00277524.xml": "9d1493003403cac9",
     "realdata/legacy_xml/NCT01076361.xml": "4a1c08b10f7a912a",

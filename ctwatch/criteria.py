@@ -18,19 +18,33 @@ from ctwatch.model import Criterion, Eligibility
 SECTIONS = ("inclusion", "exclusion", "unclassified")
 _PREFIX = {"inclusion": "I", "exclusion": "E", "unclassified": "U"}
 
-# "Inclusion Criteria:", "Key Exclusion Criteria:", "Eligibility criteria:", "INCLUSION CRITERIA",
-# "Inclusion Criteria for Cohort A:", "Inclusion criteria: age over 18" (text on the heading line).
+# A section heading is a whole short line, or "Heading: text on its line": "Inclusion Criteria:",
+# "Key Exclusion Criteria", "INCLUSION:", "Exclusion", "[Inclusion Criteria]", "Non-inclusion
+# criteria:" (an exclusion), "Inclusions Criteria:" / "Exclusion Criteri" (a typo at the end of
+# a word), "Inclusion and exclusion criteria" / "Inclusion/Exclusion Criteria" (combined: the
+# criteria stay unclassified), "Inclusion Criteria for Cohort A:" / "Donor Inclusion Criteria:"
+# (qualified: the line is kept as a criterion heading its own). A sentence that starts like one
+# ("Exclusion of pregnancy by test", "Do not meet inclusion criteria") is not: without the word
+# "criteria" only the kind itself may stand on the line, and words before the kind must be a
+# capitalised name or end in ":".
+_KIND = (r"(?:(?:non[-\s]?)?inclusi(?!ve)[a-z]{0,3}|exclusi(?!ve)[a-z]{0,3}"
+         r"|eligibi[a-z]{0,5})")
 _HEADING = re.compile(
-    r"(?P<kind>inclusion(?:\s+and\s+exclusion)?|exclusion|eligibility)\s+criteri(?:a|on)s?"
-    r"(?P<qual>[^:]{0,60}?)\s*(?::\s*(?P<rest>.*)|$)",
+    r"[\[(]?(?P<lead>(?:key|main|major|general|additional|primary)\s+)?"
+    r"(?P<names>(?:(?!(?:non|not|no)\b)[^\s:;,.]{1,25}\s+){0,4}?)"
+    rf"(?P<kind>{_KIND})(?:\s*(?:/|&|\band\b|\bor\b)\s*(?P<also>{_KIND}))?"
+    r"(?P<criteria>\s+criter[a-z]{0,4})?"
+    r"(?P<qual>[^:\n]{0,60}?)\s*[\])]?\s*(?P<colon>:\s*(?P<rest>.*)|$)",
     re.IGNORECASE | re.DOTALL,
 )
-_HEADING_LEAD = re.compile(r"(?:(?:key|main|major|general|additional)\s+)?", re.IGNORECASE)
+_QUALIFIER = re.compile(r"[^.;!?]*", re.IGNORECASE)  # no sentence ends inside a qualifier
+_CAPITALISED = re.compile(r"(?:[A-Z0-9][^\s]*\s+)+")
+MAX_HEADING_WORDS = 12  # a line longer than this is a criterion, whatever its first words
 
 
 @dataclass(frozen=True, slots=True)
 class _Heading:
-    kind: str  # inclusion | exclusion | eligibility
+    kind: str  # inclusion | exclusion | eligibility | combined
     qualified: bool  # "Inclusion Criteria for Cohort A:": the line is kept as a criterion
     rest: str  # text after the colon
 
@@ -52,73 +66,130 @@ def eligibility_parts(text: str | None, markup: Markup) -> dict[str, object]:
 
 
 def is_heading(line: str) -> bool:
-    """Whether a line of text is a plain section heading ("Key Inclusion Criteria:")."""
-    found = heading(Block(line))
+    """Whether a line of text is a plain section heading ("Key Inclusion Criteria:"), also as
+    the normalized text writes an item ("- Inclusion Criteria:")."""
+    line = line.strip()
+    found = heading(Block(line[2:] if line.startswith("- ") else line))
     return found is not None and not found.qualified and not found.rest
 
 
 def heading(block: Block) -> _Heading | None:
     """The section heading a block is, if it is one."""
-    lead = _HEADING_LEAD.match(block.text)
-    match = _HEADING.match(block.text, lead.end() if lead else 0)
-    if not match:
+    text = block.text
+    if not (text[:1].isalpha() or text[:1] in "[(") or not (match := _HEADING.match(text)):
         return None
-    kind = match["kind"].lower()
-    if " and " in kind:
-        kind = "eligibility"
-    return _Heading(kind, bool(match["qual"].strip()), (match["rest"] or "").strip())
+    if len(text[:match.start("colon")].split()) > MAX_HEADING_WORDS:
+        return None
+    names, qual, colon = match["names"], match["qual"].strip(), bool(match["colon"].strip())
+    if not match["criteria"] and (qual or (names and (match["lead"] or not colon))):
+        return None  # "Inclusion of women", "Exclusion of pregnancy by test"
+    if qual and (not _QUALIFIER.fullmatch(qual) or (not colon and len(qual.split()) > 4)):
+        return None  # "… exclusion criteria might apply."
+    if names and not (colon or _CAPITALISED.fullmatch(names)):
+        return None  # "Do not meet inclusion criteria", but "Parkinson's Disease exclusion …"
+    return _Heading(_kind(match), bool(qual or names), (match["rest"] or "").strip())
 
 
-def _sections(tree: tuple[Block, ...]) -> dict[str, list[Block]]:
-    out: dict[str, list[Block]] = {"inclusion": [], "exclusion": [], "unclassified": [],
-                                   "eligibility": []}
+def _kind(match: re.Match[str]) -> str:
+    kinds = {_one_kind(match["kind"]), *([_one_kind(match["also"])] if match["also"] else [])}
+    if len(kinds) > 1 or match["also"]:
+        return "combined"
+    return kinds.pop()
+
+
+def _one_kind(word: str) -> str:
+    word = word.lower()
+    if word.startswith("non"):  # "Non-inclusion criteria" list who may not take part
+        return "exclusion"
+    return "inclusion" if word.startswith("inclu") else (
+        "exclusion" if word.startswith("exclu") else "eligibility")
+
+
+def _sections(tree: tuple[Block, ...]) -> dict[str, list[_Node]]:
+    out: dict[str, list[_Node]] = {"inclusion": [], "exclusion": [], "unclassified": [],
+                                   "eligibility": [], "combined": []}
     section = "unclassified"
-    nodes: list[tuple[str, Block]] = []
+    run: list[_Node] = []  # the blocks under one heading, outlined together
     for block in tree:
         found = heading(block)
         if found is None:
-            nodes.append((section, block))
+            run.append(_Node.of(block))
             continue
+        out[section].extend(_outline(run))
+        run = []
         section = found.kind
-        if found.qualified:
-            nodes.append((section, Block(block.text, block.children)))
+        if found.qualified:  # the line stays, as a heading of what follows it
+            run.append(_Node(block.text, list(map(_Node.of, block.children)), False, _SECTION))
             continue
         if found.rest:
-            nodes.append((section, Block(found.rest)))
-        nodes.extend((section, child) for child in block.children)
-    for section, block in _attach_lead_ins(nodes):
-        out[section].append(block)
+            run.append(_Node(found.rest))
+        run.extend(map(_Node.of, block.children))
+    out[section].extend(_outline(run))
     generic = out.pop("eligibility")
-    # "Eligibility criteria:" followed later by "Exclusion criteria:" heads the inclusion list.
+    # "Eligibility criteria:" followed later by "Exclusion criteria:" heads the inclusion list;
+    # "Inclusion and exclusion criteria:" says nothing of which is which.
     target = "inclusion" if out["exclusion"] and not out["inclusion"] else "unclassified"
     out[target] = generic + out[target]
+    out["unclassified"] += out.pop("combined")
     return out
 
 
-def _attach_lead_ins(nodes: list[tuple[str, Block]]) -> list[tuple[str, Block]]:
-    """A prose line ending in ':' heads the bullets right after it ("For parent participants:")."""
-    out: list[tuple[str, Block]] = []
-    for section, block in nodes:
-        if out and block.item and _is_lead_in(out[-1], section):
-            head_section, head = out[-1]
-            out[-1] = (head_section, Block(head.text, (*head.children, block)))
-        else:
-            out.append((section, block))
+_TEXT, _LEAD_IN, _SECTION = 0, 1, 2  # what a block heads: nothing, items, lead-ins too
+_LABEL_WORDS = 6  # "Performance status:" over "ECOG 0-2": a label, its value the next line
+
+
+class _Node:
+    """A criterion while the tree is built: a block whose children may still grow."""
+
+    __slots__ = ("children", "item", "rank", "text")
+
+    def __init__(self, text: str, children: list[_Node] | None = None, item: bool = False,
+                 rank: int = _TEXT) -> None:
+        self.text, self.children, self.item, self.rank = text, children or [], item, rank
+
+    @classmethod
+    def of(cls, block: Block) -> _Node:
+        rank = _TEXT
+        if not block.item and block.text.endswith(":"):
+            # "PATIENT CHARACTERISTICS:" heads "Age:" and the bullets under it
+            rank = _SECTION if block.text.isupper() else _LEAD_IN
+        children = _outline(list(map(cls.of, block.children))) if block.children else []
+        return cls(block.text, children, block.item, rank)
+
+    def takes(self, node: _Node) -> bool:
+        """Whether ``node``, read right after this node's last child, is its next child."""
+        if self.rank == _SECTION:
+            return node.rank < _SECTION
+        if self.rank == _LEAD_IN:
+            return node.item or (node.rank == _TEXT and not self.children
+                                 and len(self.text.split()) <= _LABEL_WORDS)
+        return False
+
+
+def _outline(nodes: list[_Node]) -> list[_Node]:
+    """Siblings as headed: a line ending in ':' heads the items after it ("For parent
+    participants:"), a short label the line of its value ("Age:" / "18 and over"), an upper-case
+    or qualified heading the labels and items after it, until a heading of its rank."""
+    out: list[_Node] = []
+    heads: list[_Node] = []  # the heads still open, outermost first
+    for node in nodes:
+        while heads and not heads[-1].takes(node):
+            heads.pop()
+        (heads[-1].children if heads else out).append(node)
+        if node.rank > _TEXT:
+            heads.append(node)
     return out
 
 
-def _is_lead_in(previous: tuple[str, Block], section: str) -> bool:
-    head_section, head = previous
-    return head_section == section and not head.item and head.text.endswith(":")
+def _number(nodes: list[_Node], prefix: str, context: str | None = None,
+            ) -> tuple[Criterion, ...]:
+    return tuple(_criterion(node, f"{prefix}{n}", context) for n, node in enumerate(nodes, 1))
 
 
-def _number(nodes: list[Block], prefix: str) -> tuple[Criterion, ...]:
-    return tuple(_criterion(node, f"{prefix}{n}") for n, node in enumerate(nodes, 1))
-
-
-def _criterion(node: Block, ident: str) -> Criterion:
-    children = tuple(_criterion(child, f"{ident}.{n}") for n, child in enumerate(node.children, 1))
-    return Criterion(ident, node.text, children, thresholds.extract(node.text))
+def _criterion(node: _Node, ident: str, context: str | None) -> Criterion:
+    # the heading criterion's label measures a bound whose own text names none ("Age:")
+    children = _number(node.children, f"{ident}.", node.text)
+    return Criterion(ident, node.text, children, thresholds.extract(node.text, context))
 
 
 def criteria_words(eligibility: Eligibility) -> list[str]:

@@ -7,7 +7,11 @@ parser first, so one tree builder serves both and they cannot drift apart. Legac
 plain text laid out by the old registry (``  -  `` bullets, wrapped lines indented under their
 item, nesting by indentation, blank lines between paragraphs); :func:`plain_blocks` reads it by
 CommonMark's list rules without its inline syntax, so the same content gives the same blocks.
-This is the only module that unescapes or strips markup.
+Two readings go beyond CommonMark, the same in every format: lines marked as registry authors
+mark them where CommonMark sees no list ("•", "○", "(1)", "a)", a number that cannot interrupt a
+paragraph) are list items, nested by the order their styles first appear; and a list right after
+a list whose last item ends in ":" ("1. Labs:" then "- ANC", not indented under the number's
+text) is that item's. This is the only module that unescapes or strips markup.
 """
 
 from __future__ import annotations
@@ -43,6 +47,16 @@ _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _TAG = re.compile(r"<[^>]*>")
 # A list marker as CommonMark reads one: "-", "*", "+", "1." or "1)", then spaces or the end.
 _PLAIN_MARKER = re.compile(r"( *)([-*+]|(\d{1,9})[.)])( +|$)")
+# A line of a paragraph marked as a list item: a bullet glyph (text may follow without a space),
+# or "-", "*", "+", "1.", "1)", "(1)", "a.", "a)", "(a)" and a space. The first marker of a
+# paragraph is searched for from its start, the others line by line.
+_MARK = (r"[^\S\n]*(?:(?P<glyph>[•·○◦▪●■□‣⁃])[^\S\n]*|(?:(?P<bullet>[-*+])"
+         r"|(?P<number>\(\d{1,3}\)|\d{1,3}[.)])|(?P<letter>\([A-Za-z]\)|[A-Za-z]\)|[a-z]\.))"
+         r"[^\S\n]+(?=\S))")
+_FIRST_MARK = re.compile(_MARK)
+_NEXT_MARK = re.compile("\n" + _MARK)
+_STYLE = str.maketrans("0123456789bcdefghijklmnopqrstuvwxyzBCDEFGHIJKLMNOPQRSTUVWXYZ",
+                       "1" * 10 + "a" * 25 + "A" * 25)  # "(2)" is the style of "(1)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +94,10 @@ def blocks(text: str | None, markup: Markup) -> tuple[Block, ...]:
     if markup == "markdown":
         if not (_MARKDOWN_INLINE.search(text) or _FIRST_LINE_SYNTAX.match(text)
                 or _LATER_LINE_SYNTAX.search(text)):
-            return tuple(Block(line) for line in map(clean, _BLANK_LINE.split(text)) if line)
+            level = _Level()
+            for paragraph in _BLANK_LINE.split(text):
+                level.paragraph(paragraph)
+            return tuple(level.blocks)
         simple = registry_markdown_blocks(text)
         return simple if simple is not None else markdown_blocks(text)
     if markup == "html":
@@ -125,18 +142,21 @@ def _markdown() -> MarkdownIt:
 def markdown_blocks(text: str) -> tuple[Block, ...]:
     """Blocks of CommonMark text, read off markdown-it's tokens: the blocks its HTML would
     give (:func:`html_blocks`), without writing and parsing that HTML (nor loading lxml)."""
-    levels: list[list[Block]] = [[]]
+    levels = [_Level()]
+    lists: list[list[Block]] = []
     for token in _markdown().parse(text):
-        if token.type == "list_item_open":
-            levels.append([])
+        if token.type in ("bullet_list_open", "ordered_list_open"):
+            lists.append([])
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            levels[-1].items(lists.pop())
+        elif token.type == "list_item_open":
+            levels.append(_Level(item=True))
         elif token.type == "list_item_close":
-            inner = levels.pop()
-            levels[-1].append(_list_item(inner))
+            lists[-1].append(_list_item(levels.pop().blocks))
         elif token.type in ("inline", "code_block", "fence"):
-            line = clean(_inline_text(token.children) if token.type == "inline" else token.content)
-            if line:
-                levels[-1].append(Block(line))
-    return tuple(levels[0])
+            levels[-1].paragraph(_inline_text(token.children) if token.type == "inline"
+                                 else token.content)
+    return tuple(levels[0].blocks)
 
 
 def _inline_text(children: list[Token] | None) -> str:
@@ -172,7 +192,8 @@ def registry_markdown_blocks(text: str) -> tuple[Block, ...] | None:
     for line in text.split("\n"):
         if not _simple_line(line):
             return None
-    return tuple(_unescaped(block) for block in plain_blocks(text))
+    lines = textwrap.dedent(text).splitlines()
+    return tuple(_plain_sequence([line.rstrip() for line in lines], 0, unescape=True))
 
 
 def _simple_line(line: str) -> bool:
@@ -188,11 +209,6 @@ def _simple_line(line: str) -> bool:
     return not _INLINE_SYNTAX.search(_ESCAPE.sub("", content))
 
 
-def _unescaped(block: Block) -> Block:
-    return Block(_ESCAPE.sub(r"\1", block.text), tuple(map(_unescaped, block.children)),
-                 block.item)
-
-
 def html_blocks(text: str) -> tuple[Block, ...]:
     """Blocks of an HTML fragment, as the history API or a CommonMark renderer writes it."""
     import lxml.html  # only HTML markup needs it: registry markdown is read without it
@@ -202,39 +218,40 @@ def html_blocks(text: str) -> tuple[Block, ...]:
         root = lxml.html.fragment_fromstring(text, create_parent="div")
     except (etree.ParserError, ValueError):
         return ()
-    return tuple(_element_blocks(root))
+    level = _Level()
+    _element_blocks(root, level)
+    return tuple(level.blocks)
 
 
-def _element_blocks(element: etree._Element) -> list[Block]:
-    out: list[Block] = []
+def _element_blocks(element: etree._Element, level: _Level) -> None:
+    """The blocks of an element, added to ``level``: its block children add theirs there too."""
     pending: list[str] = [element.text or ""]
 
     def flush() -> None:
-        line = clean("".join(pending))
-        if line:
-            out.append(Block(line))
+        level.paragraph("".join(pending))
         pending.clear()
 
     for child in element:
         tag = child.tag if isinstance(child.tag, str) else ""
         if tag in _LIST_TAGS:
             flush()
-            out.extend(_item(li) for li in child if li.tag == "li")
+            level.items([_item(li) for li in child if li.tag == "li"])
         elif tag in _BLOCK_TAGS or tag == "li":
             flush()
-            out.extend(_element_blocks(child))
+            _element_blocks(child, level)
         elif tag == "br":
             pending.append("\n")
         elif tag:
             pending.append(child.text_content())
         pending.append(child.tail or "")
     flush()
-    return out
 
 
 def _item(li: etree._Element) -> Block:
     """A list item of HTML (see :func:`_list_item`)."""
-    return _list_item(_element_blocks(li))
+    inner = _Level(item=True)
+    _element_blocks(li, inner)
+    return _list_item(inner.blocks)
 
 
 # -- plain text (legacy XML) ----------------------------------------------------------------
@@ -247,25 +264,53 @@ def plain_blocks(text: str) -> tuple[Block, ...]:
     return tuple(_plain_sequence([line.rstrip() for line in lines], 0))
 
 
-def _plain_sequence(lines: list[str], depth: int) -> list[Block]:
-    out: list[Block] = []
+def _plain_sequence(lines: list[str], depth: int, *, unescape: bool = False) -> list[Block]:
+    """The blocks of ``lines`` (those of a list item below the top, ``depth`` > 0);
+    ``unescape``: registry markdown, whose backslash escapes are removed from each paragraph
+    before its lines are read for markers, as markdown-it does."""
+    marks = depth < MAX_NESTING
+    if len(lines) == 1 and not (marks and _PLAIN_MARKER.match(lines[0])):  # most items
+        raw = _ESCAPE.sub(r"\1", lines[0]) if unescape else lines[0]
+        return _Level.read(raw, marks, first_in_item=depth > 0)
+    level = _Level(marks=marks, item=depth > 0)
     paragraph: list[str] = []
+    items: list[Block] = []  # the list being read
+    kind = ""  # its marker ("-", "*", "+", "." or ")"): another one starts another list
     index = 0
     while index < len(lines):
         line = lines[index]
-        marker = _PLAIN_MARKER.match(line) if depth < MAX_NESTING else None
+        marker = _PLAIN_MARKER.match(line) if marks else None
         if marker and (not paragraph or _interrupts(marker)):
-            out.extend(_paragraph(paragraph))
+            if paragraph:
+                kind = _flush(level, items, paragraph, unescape)
+            if marker.group(2)[-1] != kind:
+                level.items(items)
+                items = []
+                kind = marker.group(2)[-1]
             body, index = _plain_item(lines, index, marker)
-            out.append(_list_item(_plain_sequence(body, depth + 1)))
+            items.append(_list_item(_plain_sequence(body, depth + 1, unescape=unescape)))
             continue
         if line.strip():
             paragraph.append(line)
-        else:
-            out.extend(_paragraph(paragraph))
+        elif paragraph:
+            kind = _flush(level, items, paragraph, unescape)
+            items = []
         index += 1
-    out.extend(_paragraph(paragraph))
-    return out
+    if paragraph:
+        _flush(level, items, paragraph, unescape)
+    else:
+        level.items(items)
+    return level.blocks
+
+
+def _flush(level: _Level, items: list[Block], paragraph: list[str], unescape: bool) -> str:
+    """The list being read, then the paragraph after it, added to ``level``; both emptied."""
+    level.items(items[:])
+    items.clear()
+    raw = "\n".join(paragraph)
+    paragraph.clear()
+    level.paragraph(_ESCAPE.sub(r"\1", raw) if unescape else raw)
+    return ""
 
 
 def _interrupts(marker: re.Match[str]) -> bool:
@@ -296,15 +341,107 @@ def _plain_item(lines: list[str], start: int, marker: re.Match[str]) -> tuple[li
     return body, index
 
 
-def _paragraph(lines: list[str]) -> list[Block]:
-    text = clean(" ".join(lines))
-    lines.clear()
-    return [Block(text)] if text else []
-
-
 def _list_item(inner: list[Block]) -> Block:
     """A list item: its leading paragraphs are its text, what follows nests under it."""
     lead = 0
     while lead < len(inner) and not inner[lead].item and not inner[lead].children:
         lead += 1
     return Block(" ".join(block.text for block in inner[:lead]), tuple(inner[lead:]), item=True)
+
+
+# -- what every format shares -----------------------------------------------------------------
+
+
+class _Level:
+    """The blocks of one level of a tree (the top, or inside one list item), as they are read:
+    paragraphs, and lists given whole."""
+
+    __slots__ = ("_after_list", "_item", "_marks", "blocks")
+
+    def __init__(self, *, marks: bool = True, item: bool = False) -> None:
+        self.blocks: list[Block] = []
+        self._marks = marks  # False: lines marked as items are text (nested too deep)
+        self._item = item  # the level inside a list item: see read
+        self._after_list = False  # the last blocks read were a list's items
+
+    @staticmethod
+    def read(raw: str, marks: bool, first_in_item: bool = False) -> list[Block]:
+        """The blocks of one paragraph alone. The marker opening an item's first paragraph
+        ("* a) Cohort 1: …") numbers that item: it is dropped, not another level."""
+        if not marks:
+            text = clean(raw)
+            return [Block(text)] if text else []
+        found = _paragraph_blocks(raw)
+        if first_in_item and found and found[0].item:
+            first = found[0]
+            return [*([Block(first.text)] if first.text else []), *first.children, *found[1:]]
+        return found
+
+    def paragraph(self, raw: str) -> None:
+        """A paragraph's text, line breaks and all: lines marked as items are a list."""
+        found = self.read(raw, self._marks, self._item and not self.blocks)
+        run = 0
+        while run < len(found) and found[run].item:
+            run += 1
+        self.items(found[:run])
+        if run < len(found):
+            self.blocks.extend(found[run:])
+            self._after_list = found[-1].item
+
+    def items(self, items: list[Block]) -> None:
+        """A list: under the item before it if that item ends a list and ends in ":"."""
+        if not items:
+            return
+        head = self.blocks[-1] if self._after_list else None
+        if head is not None and head.item and not head.children and head.text.endswith(":"):
+            self.blocks[-1] = Block(head.text, tuple(items), item=True)
+        else:
+            self.blocks.extend(items)
+        self._after_list = True
+
+
+# A marked line's item ends at a sentence's end followed by a line that starts as a sentence:
+# "(3) BVO with macular edema and reduced vision." / "All patients must have …" (a paragraph).
+_SENTENCE_BREAK = re.compile(r"[.!?][^\S\n]*\n[^\S\n]*(?=[A-Z])")
+
+
+def _paragraph_blocks(raw: str) -> list[Block]:
+    """A paragraph: its text before the first marked line, then the marked lines as items,
+    nested by style: the first style is the outer level, a new style one level in, a style
+    seen before the level it was at ("•" items with "○" items under them)."""
+    first = _FIRST_MARK.match(raw) or _NEXT_MARK.search(raw)
+    if first is None:
+        text = clean(raw)
+        return [Block(text)] if text else []
+    lead = clean(raw[:first.start()])
+    out: list[Block] = [Block(lead)] if lead else []
+    marks = [first, *_NEXT_MARK.finditer(raw, first.end())]
+    styles: list[str] = []
+    open_items: list[tuple[str, list[Block]]] = []  # (text, children) of each level
+    for mark, after in zip(marks, [*marks[1:], None], strict=True):
+        style = mark.group(mark.lastgroup or "glyph").strip().translate(_STYLE)
+        if style in styles:
+            depth = styles.index(style)
+            del styles[depth + 1:]
+        else:
+            styles.append(style)
+            depth = len(styles) - 1
+        while len(open_items) > depth:
+            _close(open_items, out)
+        end = after.start() if after else len(raw)
+        tail = _SENTENCE_BREAK.search(raw, mark.end(), end)
+        open_items.append((clean(raw[mark.end():tail.start() + 1 if tail else end]) or "", []))
+        if tail:  # a paragraph after the items: the next marked line starts another list
+            while open_items:
+                _close(open_items, out)
+            out.append(Block(clean(raw[tail.end():end]) or ""))
+            styles.clear()
+    while open_items:
+        _close(open_items, out)
+    return out
+
+
+def _close(open_items: list[tuple[str, list[Block]]], out: list[Block]) -> None:
+    text, children = open_items.pop()
+    block = Block(text, tuple(children), item=True)
+    (open_items[-1][1] if open_items else out).append(block)

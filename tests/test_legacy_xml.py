@@ -55,12 +55,12 @@ SAME_CONTENT = [
      "-Patients must be initiating hormonal treatment. -\n\n  -  ANC ≥ 1,500/µL",
      "-Patients must be initiating hormonal treatment. -\n\n* ANC ≥ 1,500/µL",
      "-Patients must be initiating hormonal treatment. -\n- ANC ≥ 1,500/µL"),
-    ("a bullet glyph is text",
+    ("a bullet glyph is a bullet, with or without a space after it",
      "Group 2\n\n•Typical cDGA with a PHA response >5,000 cpm and <50,000 cpm and >20 fold "
      "PHA\nresponse",
      "Group 2\n\n•Typical cDGA with a PHA response \\>5,000 cpm and \\<50,000 cpm and \\>20 fold "
      "PHA response",
-     "Group 2\n•Typical cDGA with a PHA response >5,000 cpm and <50,000 cpm and >20 fold PHA "
+     "Group 2\n- Typical cDGA with a PHA response >5,000 cpm and <50,000 cpm and >20 fold PHA "
      "response"),
     ("markdown syntax in plain text is text",
      "  -  ANC >= 1500 and *not* <5 [ref] 1. x_y \\ z",
@@ -131,10 +131,12 @@ def test_counts_equal_the_xml(path: Path) -> None:
 
 def textblock_words(path: Path) -> list[str]:
     """The words of the criteria text block, read without ctwatch.markup: list markers at
-    the start of a line dropped."""
+    the start of a line dropped (dashes, stars, bullet glyphs, "1." "1)" "(1)" "a." "a)" "(a)")."""
     found = etree.parse(str(path)).getroot().find("eligibility/criteria/textblock")
     text = found.text if found is not None else ""
-    return re.sub(r"^\s*(?:[-*+]|\d+[.)])(?:\s+|$)", " ", text or "", flags=re.M).split()
+    glyphs = r"[•·○◦▪●■□‣⁃]\s*"
+    numbered = r"(?:[-*+]|\(?(?:\d+|[a-z])[.)]|\((?:\d+|[a-z])\))(?:\s+|$)"
+    return re.sub(rf"^\s*(?:{glyphs}|{numbered})", " ", text or "", flags=re.M).split()
 
 
 @pytest.mark.parametrize("path", LEGACY, ids=lambda p: p.name)

@@ -4,8 +4,9 @@ A local registry (:mod:`ctwatch.replay`) on 127.0.0.1 publishes the versions lis
 ``ctwatch/demo/versions.json`` one after the other, each with a new data timestamp; after each
 one, :meth:`ctwatch.watch.Watcher.check` runs as cron would run it — the real client over HTTP, the
 real parser, a real SQLite store, the diff and its severity rules — and the stdout channel
-prints the alerts. Nothing is left behind unless the store is kept in a folder, where
-``ctwatch history`` and ``ctwatch diff`` can then be tried on it.
+prints the alerts, each followed by the subject line an e-mail or chat message would carry.
+Nothing is left behind unless the store is kept in a folder, where ``ctwatch history`` and
+``ctwatch diff`` can then be tried on it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ctwatch.config import Config, TrialEntry
 from ctwatch.errors import OutputError
 from ctwatch.fetch import ApiSettings
 from ctwatch.notify.channels import Channel
+from ctwatch.notify.present import subject
 from ctwatch.replay import Registry, ReplayServer, Version
 from ctwatch.watch import Watcher
 
@@ -194,6 +196,8 @@ def outcome(report: RunReport, channels: Sequence[Channel], *, first: bool) -> s
         if not any(channel.accepts(change_set.top_severity) for channel in channels):
             lines.append(f"  (no alert: {len(change_set.changes)} changes of severity "
                          f"{change_set.top_severity} stored, below every channel's minimum)")
+        else:  # what an e-mail or chat message about it would be titled
+            lines.append(f"  subject: {subject([change_set])}")
     if not (report.failures or report.change_sets):
         lines.append(f"  (no alert: {_quiet_reason(first, report.new_snapshots)})")
     return "".join(f"{line}\n" for line in lines)

@@ -13,7 +13,10 @@ name the record repeats: only the entries' own arms say which of them an arm get
 links are compared there), criterion ids and thresholds (from position and text), and
 ``eligibility.text`` (unless the criteria are otherwise equal). Severities come from
 :mod:`ctwatch.rules`; a long text's summary line comes from :mod:`ctwatch.wording`, the word
-diff that alerts show too.
+diff that alerts show too. Paths and values stay the machine's; each change also carries the
+label people read (:mod:`ctwatch.labels`): a criterion is named by its id ("Inclusion criterion
+5", "(was 4)" when it moved), since its path can only quote its text, and an edited criterion's
+numeric bounds are compared by meaning (:mod:`ctwatch.bounds`: stricter, looser).
 
 Why not deepdiff, which the first design named: a generic deep diff does not know which two
 elements are the same arm, outcome or criterion, and that is most of the work here (the
@@ -41,9 +44,12 @@ from datetime import date
 from operator import attrgetter
 from typing import Any
 
+from ctwatch import bounds
+from ctwatch.labels import criterion_label
 from ctwatch.limits import COMPARISON_STEPS, PAIRING_STEPS, SUMMARY_STEPS
 from ctwatch.model import (
     Arm,
+    BoundChange,
     Change,
     Contact,
     Criterion,
@@ -77,6 +83,8 @@ class _Found:
     new: Any = None
     element: bool = False  # a whole list element, added or removed
     wordwise: bool = False  # summarize by words however short (the path quotes the old text)
+    label: str = ""  # the registry's words, when the path alone cannot say (a criterion's id)
+    bounds: tuple[BoundChange, ...] = ()  # an edited criterion's numeric bounds, compared
 
 
 def diff(old: Trial, new: Trial, rules: Rules | None = None,
@@ -97,7 +105,7 @@ def _weigh(found: _Found, rules: Rules, started: bool, budget: Budget) -> Change
         return None
     flags = (AFTER_START,) if category == "primary_outcome" and started else ()
     return Change(found.path, found.kind, found.old, found.new, category, severity,
-                  summary(found, budget), flags)
+                  summary(found, budget), flags, found.label, found.bounds)
 
 
 def _section(change: Change) -> int:
@@ -223,19 +231,26 @@ def _trees(criteria: Sequence[Criterion]) -> list[tuple[Any, ...]]:
 def _criteria(path: str, old: Sequence[Criterion], new: Sequence[Criterion],
               budget: Budget) -> Iterator[_Found]:
     """Sibling criteria matched by text, then by word similarity; children below their
-    parent, but every criterion's path is its section and its own text."""
+    parent, but every criterion's path is its section and its own text. People read a
+    criterion by its id: the new one, and the old one too when it moved (label), and an edited
+    one's numeric bounds compared by meaning (:mod:`ctwatch.bounds`)."""
+    section = path.rpartition(".")[2]
     before, after = _trees(old), _trees(new)
     pairs = _pair_by(before, after, (lambda tree: tree[0],))
     _pair_similar(len(before), len(after), pairs, _similarity(before, after), budget)
     for i, j in _in_order(*_unpaired(len(before), len(after), pairs)):
         if i is None:
-            yield _Found(f"{path}[{_key(new[j].text)}]", "added", None, new[j].to_dict(), True)
+            yield _Found(f"{path}[{_key(new[j].text)}]", "added", None, new[j].to_dict(), True,
+                         label=criterion_label(section, new[j].id))
         elif j is None:
-            yield _Found(f"{path}[{_key(old[i].text)}]", "removed", old[i].to_dict(), None, True)
+            yield _Found(f"{path}[{_key(old[i].text)}]", "removed", old[i].to_dict(), None, True,
+                         label=criterion_label(section, old[i].id))
         else:
             if old[i].text != new[j].text:
                 yield _Found(f"{path}[{_key(old[i].text)}]", "changed", old[i].text, new[j].text,
-                             wordwise=True)
+                             wordwise=True, label=criterion_label(section, new[j].id, old[i].id),
+                             bounds=bounds.compare(old[i].thresholds, new[j].thresholds,
+                                                   exclusion=section == "exclusion"))
             yield from _criteria(path, old[i].children, new[j].children, budget)
 
 

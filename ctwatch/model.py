@@ -15,6 +15,7 @@ from enum import Enum, StrEnum
 from importlib import resources
 from typing import Any, get_args, get_origin, get_type_hints
 
+from ctwatch import labels
 from ctwatch.errors import InvalidNctId
 
 SCHEMA_VERSION = 1
@@ -314,11 +315,28 @@ _RANK = {severity: rank for rank, severity in enumerate(Severity)}
 
 
 @dataclass(frozen=True, slots=True)
+class BoundChange(Record):
+    """A numeric bound of an edited criterion compared by meaning (DESIGN §7): ``verdict``
+    says what the edit does to eligibility, ``stricter`` (fewer people eligible), ``looser``,
+    or ``changed`` (a unit or an exact value: not comparable). ``old`` is None for a bound the
+    edit added, ``new`` None for one it removed."""
+
+    measure: str | None
+    verdict: str  # stricter | looser | changed
+    old: Threshold | None = None
+    new: Threshold | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Change(Record):
     """One difference between two versions of a trial (DESIGN §7).
 
-    ``path`` is human-readable (``outcomes[primary: Overall response rate (ORR)].time_frame``);
-    ``old``/``new`` are JSON values, the whole element for an added or removed list element.
+    ``path`` is machine-readable and stable (``outcomes[primary: Overall response rate
+    (ORR)].time_frame``, ``eligibility.inclusion[<text>]``); ``old``/``new`` are JSON values,
+    the whole element for an added or removed list element. ``label`` names the field in the
+    registry's words ("Primary Outcome Measure: Overall response rate (ORR) — Time Frame",
+    "Inclusion criterion 5"); a change stored before labels existed gets one from its path.
+    ``bounds`` compares the numeric bounds of an edited criterion.
     """
 
     path: str
@@ -329,10 +347,14 @@ class Change(Record):
     severity: Severity = Severity.INFO
     summary: str = ""
     flags: tuple[str, ...] = ()  # e.g. "outcome_changed_after_start"
+    label: str = ""
+    bounds: tuple[BoundChange, ...] = ()
 
     def __post_init__(self) -> None:
         # A string (stored JSON, a rule, a caller) becomes the ordered member here, once.
         object.__setattr__(self, "severity", Severity(self.severity))
+        if not self.label:
+            object.__setattr__(self, "label", labels.label(self.path, self.old, self.new))
 
 
 def top_severity(changes: Iterable[Change]) -> Severity | None:

@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any, get_args, get_origin, get_type_hints
 
 from ctwatch.errors import ConfigError
+from ctwatch.labels import tokens as _tokens
 from ctwatch.model import Criterion, Severity, Trial
 
 IGNORED = "ignored"  # not a Severity: a change given this level is dropped, never stored
@@ -60,7 +61,7 @@ DEFAULTS: tuple[Default, ...] = (
     Default("status.overall", "status", Severity.CRITICAL, new_in=STOPPED),
     Default("status.overall", "status", Severity.MAJOR),
     Default("status.why_stopped", "status", Severity.MAJOR),
-    Default("status.has_results", "results", Severity.MAJOR),
+    Default("status.has_results", "results", Severity.MAJOR),  # results posted (or withdrawn)
     Default("status.primary_completion", "dates", Severity.MAJOR),
     Default("status", "dates", Severity.MINOR),
     Default("design.enrollment", "enrollment", Severity.MAJOR),
@@ -195,28 +196,6 @@ def _well_formed(pattern: str, tokens: tuple[str, ...]) -> bool:
     return (_join(tokens) == pattern and not tokens[0].startswith("[")
             and all(k.endswith("]") for k in keys)
             and not any("[" in n or "]" in n for n in names))
-
-
-@lru_cache(maxsize=4096)
-def _tokens(path: str) -> tuple[str, ...]:
-    """``a.b[key].c`` → ``("a", "b", "[key]", "c")``; brackets may nest inside a key."""
-    tokens: list[str] = []
-    start = depth = 0
-    for index, char in enumerate(path):
-        if depth == 0 and char in "[.":
-            if index > start:
-                tokens.append(path[start:index])
-            start = index + (char == ".")
-        if char == "[":
-            depth += 1
-        elif char == "]" and depth:
-            depth -= 1
-            if depth == 0:
-                tokens.append(path[start:index + 1])
-                start = index + 1
-    if start < len(path):
-        tokens.append(path[start:])
-    return tuple(tokens)
 
 
 @lru_cache(maxsize=1024)

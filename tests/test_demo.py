@@ -27,22 +27,39 @@ EXPECTED: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "recruiting (the first check)": (None, ("first snapshot stored",)),
     "record re-verified, nothing else changed": (None, ("only registry bookkeeping changed",)),
     "eligibility amended": ("major", (
-        "[MAJOR] eligibility.inclusion[Performance status of ECOG ≤ 2",
-        "[MAJOR] eligibility.exclusion[Peripheral neuropathy of grade ≥ 2 at screening.]: added",
+        "[MAJOR] Inclusion criterion 5: Performance status of ECOG ≤ 2 → ≤ 1 (stricter)\n"
+        "      was: Performance status of ECOG ≤ «2» Note: Participants with lower performance "
+        "status based solely on bone pain secondary to multiple myeloma will be eligible.\n"
+        "      now: Performance status of ECOG ≤ «1» Note: Participants with lower performance "
+        "status based solely on bone pain secondary to multiple myeloma will be eligible.\n",
+        "[MAJOR] Exclusion criterion 6 added: Peripheral neuropathy of grade ≥ 2 at screening.",
+        "subject: [ctwatch] MAJOR NCT04083898: Inclusion criterion 5: Performance status of ECOG "
+        "≤ 2 → ≤ 1 (stricter) and 1 more change",
     )),
     "enrollment closed": ("major", (
-        "[MAJOR] status.overall: RECRUITING → ACTIVE_NOT_RECRUITING",
-        "[MAJOR] design.enrollment.count: 37 → 24",
-        "[MAJOR] design.enrollment.type: ESTIMATED → ACTUAL",
+        "[MAJOR] Overall Status: Recruiting → Active, not recruiting",
+        "[MAJOR] Enrollment: 37 → 24",
+        "[MAJOR] Enrollment Type: Estimated → Actual",
+        "[INFO] Location: Washington University School of Medicine, Saint Louis — Recruitment "
+        "Status: Recruiting → Active, not recruiting",
+        "subject: [ctwatch] MAJOR NCT04083898: Overall Status → Active, not recruiting and 3 more "
+        "changes",
     )),
     "primary completion date moved": ("major", (
-        "[MAJOR] status.primary_completion.date: 2023-10-28 → 2024-06-30",
+        "[MAJOR] Primary Completion Date: 2023-10-28 → 2024-06-30",
+        "subject: [ctwatch] MAJOR NCT04083898: Primary Completion Date → 2024-06-30",
     )),
     "terminated": ("critical", (
-        "[CRITICAL] status.overall: ACTIVE_NOT_RECRUITING → TERMINATED",
-        "[MAJOR] status.why_stopped: (none) → Slow accrual",
+        "[CRITICAL] Overall Status: Active, not recruiting → Terminated",
+        "[MAJOR] Why Stopped: (none) → Slow accrual",
+        "[MAJOR] Primary Completion Date Type: Estimated → Actual",
+        "subject: [ctwatch] CRITICAL NCT04083898: Overall Status → Terminated (Slow accrual) and 6 "
+        "more changes",
     )),
 }
+#: what no step may show: the machine's paths and enum spellings are for the JSON
+CODE_SPEAK = re.compile(r"status\.overall|eligibility\.|design\.|\bACTIVE_NOT_RECRUITING\b|"
+                        r"\bESTIMATED\b|\bTERMINATED\b")
 CHANGE_STEPS = sum(severity is not None for severity, _ in EXPECTED.values())
 
 
@@ -99,6 +116,7 @@ def test_each_step_alerts_as_expected(shown: tuple[Path, Run], title: str) -> No
         assert f"https://clinicaltrials.gov/study/{TRIAL}" in body
     for line in lines:
         assert line in body
+    assert CODE_SPEAK.search(body) is None
 
 
 @pytest.mark.smoke

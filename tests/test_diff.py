@@ -444,7 +444,7 @@ def test_changes_are_json_and_round_trip(trial: Trial) -> None:
         for change in diff(trial, case.edit(trial), case.rules, case.today):
             assert Change.from_dict(change.to_dict()) == change
             assert list(change.to_dict()) == ["path", "kind", "old", "new", "category",
-                                              "severity", "summary", "flags"]
+                                              "severity", "summary", "flags", "label", "bounds"]
             assert change.summary.startswith(change.path + ": ")
 
 

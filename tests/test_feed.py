@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import feedparser
+import lxml.html
 import pytest
 from lxml import etree
 
@@ -46,10 +47,15 @@ def test_the_feed_is_valid_atom_with_one_entry_per_change_set(folder: Path) -> N
     assert not parsed.bozo, parsed.get("bozo_exception")
     assert parsed.version == "atom10"
     assert [entry.title.split(" — ")[0] for entry in parsed.entries] == [
-        f"MAJOR: {OTHER}", f"CRITICAL: {TRIAL}"]  # newest first
+        f"MAJOR {OTHER}: Overall Status → Completed and 1 more change",
+        f"CRITICAL {TRIAL}: Overall Status → Suspended"]  # newest first
     first = parsed.entries[1]
+    assert first.title.endswith(" — Isatuximab, Bendamustine, and Prednisone in Refractory "
+                                "Multiple Myeloma")
     assert first.link == f"https://clinicaltrials.gov/study/{TRIAL}?tab=history&a=13&b=14"
-    assert "RECRUITING" in first.content[0].value and "SUSPENDED" in first.content[0].value
+    assert first.summary == "Overall Status: Recruiting → Suspended"
+    content = " ".join(lxml.html.fromstring(first.content[0].value).text_content().split())
+    assert "Overall Status Recruiting → Suspended" in content
 
     root = etree.fromstring(data)
     assert root.tag == f"{A}feed"

@@ -25,6 +25,7 @@ from tests.test_notify_support import (
     myeloma,
     save_change,
     with_exclusion,
+    with_nct_id,
     with_status,
     with_title,
 )
@@ -74,8 +75,14 @@ def test_text_shows_each_change_old_to_new_with_versions_and_links(change_set: C
     text = render.message_text([change_set])
     assert text.startswith(f"{TRIAL} — Isatuximab, Bendamustine, and Prednisone")
     assert "registry v12 of 2022-06-15 → v13 of 2022-06-15" in text
-    assert "[MAJOR] status.overall: RECRUITING → ACTIVE_NOT_RECRUITING" in text
-    assert "«within 14 days» → «within 28 days»" in text
+    assert "[MAJOR] Overall Status: Recruiting → Active, not recruiting" in text
+    # an edited criterion: named by its number, shown whole, old and new, changed words marked
+    assert ("  [MAJOR] Exclusion criterion 7 changed\n"
+            "      was: Receiving any other investigational agents within «14» days prior to "
+            "enrollment.\n"
+            "      now: Receiving any other investigational agents within «28» days prior to "
+            "enrollment.\n") in text
+    assert "status.overall" not in text and "ACTIVE_NOT_RECRUITING" not in text
     assert f"record: https://clinicaltrials.gov/study/{TRIAL}" in text
     assert f"compare: {COMPARE}" in text
 
@@ -93,22 +100,46 @@ def test_changes_are_grouped_by_severity_most_severe_first(change_set: ChangeSet
 def test_html_shows_old_and_new_and_links_to_the_comparison_view(change_set: ChangeSet) -> None:
     page = lxml.html.fromstring(render.message_html([change_set]))
     status = next(li for li in by_class(page, "change", "li")
-                  if by_class(li, "path")[0].text_content() == "status.overall")
+                  if li.get("data-path") == "status.overall")
+    assert by_class(status, "what")[0].text_content() == "Overall Status"
     assert [status.xpath(f".//{tag}")[0].text_content() for tag in ("del", "ins")] == [
-        "RECRUITING", "ACTIVE_NOT_RECRUITING"]
+        "Recruiting", "Active, not recruiting"]
     assert COMPARE in page.xpath("//a/@href")
     assert "v12 of 2022-06-15 → v13 of 2022-06-15" in page.text_content()
 
 
-def test_a_long_text_is_shown_word_by_word(change_set: ChangeSet) -> None:
+def test_an_edited_criterion_is_shown_whole_with_its_changed_words_marked(
+        change_set: ChangeSet) -> None:
     page = lxml.html.fromstring(render.message_html([change_set]))
-    [words] = [by_class(li, "values")[0] for li in by_class(page, "change", "li")
-               if by_class(li, "path")[0].text_content().startswith("eligibility.exclusion")]
-    assert [(el.tag, el.text) for el in words.xpath(".//del | .//ins")] == [("del", "14"),
-                                                                           ("ins", "28")]
-    assert " ".join(words.text_content().split()) == (
-        "Receiving any other investigational agents within 14 28 days prior to enrollment.")
-    assert "within ~~14~~ **28** days" in render.message_markdown([change_set])
+    [item] = [li for li in by_class(page, "change", "li")
+              if li.get("data-path", "").startswith("eligibility.exclusion")]
+    assert by_class(item, "what")[0].text_content() == "Exclusion criterion 7 changed"
+    [was], [now] = by_class(item, "was"), by_class(item, "now")
+    assert [(el.tag, el.text) for el in was.xpath(".//del | .//ins")] == [("del", "14")]
+    assert [(el.tag, el.text) for el in now.xpath(".//del | .//ins")] == [("ins", "28")]
+    assert " ".join(was.text_content().split()) == f"was {E7}"
+    assert " ".join(now.text_content().split()) == f"now {E7.replace('14', '28')}"
+    markdown = render.message_markdown([change_set])
+    assert ("- **Exclusion criterion 7** changed\n"
+            "  - was: Receiving any other investigational agents within ~~14~~ days prior to "
+            "enrollment.\n"
+            "  - now: Receiving any other investigational agents within **28** days prior to "
+            "enrollment.\n") in markdown
+
+
+def test_a_long_description_is_shown_word_by_word(db: Store) -> None:
+    summary = " ".join(f"Visit {n} checks the response." for n in range(1, 30))
+    assert len(summary) > present.WHOLE_TEXT
+    trial = replace(myeloma(), brief_summary=summary)
+    edited = replace(trial, brief_summary=summary.replace("9 checks the", "9 checks THE", 1))
+    change_set = save_change(db, trial, edited)
+    [view] = present.alert(change_set).changes
+    assert view.label == "Brief Summary" and not (view.was or view.now)
+    assert [(w.op, w.text) for w in view.words if w.op in ("del", "ins")] == [
+        ("del", "the"), ("ins", "THE")]
+    assert ("[MINOR] Brief Summary: … «checks the response.» → «checks THE response.» …"
+            in render.message_text([change_set]))
+    assert "~~the~~ **THE**" in render.message_markdown([change_set])
 
 
 def test_outcome_changed_after_start_is_spelled_out(change_set: ChangeSet) -> None:
@@ -119,14 +150,61 @@ def test_outcome_changed_after_start_is_spelled_out(change_set: ChangeSet) -> No
     assert any(sentence in flag.text_content() for flag in by_class(page, "flag"))
 
 
-def test_subject_names_the_trials_and_the_top_severity(db: Store,
-                                                       change_set: ChangeSet) -> None:
+def test_the_subject_says_what_changed(db: Store, change_set: ChangeSet) -> None:
     assert render.subject([change_set]) == (
-        f"[ctwatch] CRITICAL: {TRIAL} changed — Isatuximab, Bendamustine, and Prednisone in "
-        "Refractory Multiple Myeloma (IBP)")
+        f"[ctwatch] CRITICAL {TRIAL}: Primary Outcome Measure: Overall response rate (ORR) "
+        "(Phase II only) — Time Frame → 12 months and 3 more changes")
     other = replace(change_set, nct_id="NCT00184067", changes=change_set.changes[-1:])
+    # a digest names its most severe change set first, whatever the order given
     assert render.subject([other, change_set]) == (
-        f"[ctwatch] CRITICAL: 2 changes in 2 trials: NCT00184067, {TRIAL}")
+        f"[ctwatch] CRITICAL {TRIAL}: Primary Outcome Measure: Overall response rate (ORR) "
+        "(Phase II only) — Time Frame → 12 months — and 1 more change set (NCT00184067)")
+
+
+def test_results_posted_are_a_major_change_with_a_link_to_them(db: Store) -> None:
+    trial = myeloma()
+    change_set = save_change(db, trial, replace(trial, status=replace(trial.status,
+                                                                      has_results=True)))
+    [change] = change_set.changes
+    assert (change.path, change.old, change.new) == ("status.has_results", False, True)
+    assert (change.severity, change.category, change.label) == ("major", "results",
+                                                                "Has Results")
+    results = f"https://clinicaltrials.gov/study/{TRIAL}?tab=results"
+    assert render.subject([change_set]) == f"[ctwatch] MAJOR {TRIAL}: Results posted"
+    text = render.message_text([change_set])
+    assert "[MAJOR] Has Results: No → Yes (results posted)" in text
+    assert f"  results: {results}\n" in text
+    assert f"[Posted results]({results})" in render.message_markdown([change_set])
+    page = lxml.html.fromstring(render.message_html([change_set]))
+    assert page.xpath(f"//a[@href='{results}']/text()") == [
+        "Posted results on ClinicalTrials.gov", "Posted results"]
+
+
+def test_a_digest_opens_with_an_overview_most_severe_first(db: Store,
+                                                           change_set: ChangeSet) -> None:
+    other = save_change(db, with_nct_id(myeloma(), "NCT00000002"),
+                        with_status(with_nct_id(myeloma(), "NCT00000002"), "COMPLETED"))
+    minor = replace(change_set, id=99, nct_id="NCT00000003", changes=change_set.changes[-1:])
+    given = [minor, other, change_set]  # as the outbox gave them: not by severity
+    text = render.message_text(given)
+    overview = text.split("\n\n")[1].splitlines()
+    assert [row.split()[:3] for row in overview] == [
+        ["severity", "trial", "changes"], ["CRITICAL", TRIAL, "4"],
+        ["MAJOR", "NCT00000002", "1"], ["MINOR", "NCT00000003", "1"]]
+    assert overview[1].endswith("Primary Outcome Measure: Overall response rate (ORR) (Phase II "
+                                "only) — Time Frame → 12 months")
+    assert overview[2].endswith("Overall Status → Completed")
+    blocks = [text.index(f"{nct} — ") for nct in (TRIAL, "NCT00000002", "NCT00000003")]
+    assert blocks == sorted(blocks)  # the change sets follow in the overview's order
+    page = lxml.html.fromstring(render.message_html(given))
+    [table] = page.xpath("//table[@class='overview']")
+    assert [row.xpath("string(td[2])") for row in table.xpath(".//tbody/tr")] == [
+        TRIAL, "NCT00000002", "NCT00000003"]
+    assert table.xpath(".//a/@href")[0] == f"#change-set-{change_set.id}"
+    assert page.xpath(f"//section[@id='change-set-{change_set.id}']")
+    markdown = render.message_markdown(given)
+    assert "| Severity | Trial | Changes | Most severe change |" in markdown
+    assert markdown.index(f"| CRITICAL | {TRIAL} |") < markdown.index("| MAJOR | NCT00000002 |")
 
 
 def test_unknown_registry_versions_link_to_the_history_tab(change_set: ChangeSet) -> None:
@@ -187,8 +265,12 @@ def test_hostile_text_is_inert_in_markdown(hostile: ChangeSet) -> None:
     assert "{{ 7*7 }}" in tree.text_content()
 
 
-def test_hostile_text_stays_one_harmless_subject_line(hostile: ChangeSet) -> None:
-    subject = render.subject([hostile])
+def test_hostile_text_stays_one_harmless_subject_line(db: Store) -> None:
+    trial = myeloma()
+    stopped = replace(trial, status=replace(trial.status, overall="TERMINATED",
+                                            why_stopped=f"{HOSTILE}\nBcc: x@example.org"))
+    subject = render.subject([save_change(db, trial, stopped)])
+    assert subject.startswith(f"[ctwatch] CRITICAL {TRIAL}: Overall Status → Terminated (<script>")
     assert "\n" not in subject and "{{ 7*7 }}" in subject
 
 

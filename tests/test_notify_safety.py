@@ -7,12 +7,13 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 
-from ctwatch.model import ChangeSet
+from ctwatch.model import ChangeSet, Trial
 from ctwatch.notify import present, render
 from ctwatch.notify.channels import FileChannel, StdoutChannel
 from ctwatch.notify.chat import AppriseChannel
@@ -29,11 +30,17 @@ FORBIDDEN = {chr(c) for c in (*range(0x20), *range(0x7f, 0xa0)) if chr(c) not in
     "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 
 
+def stopped(trial: Trial, why: str) -> Trial:
+    """The trial terminated for reason ``why``, which a subject line quotes."""
+    return replace(trial, status=replace(trial.status, overall="TERMINATED", why_stopped=why))
+
+
 @pytest.fixture
 def hostile(tmp_path: Path) -> Iterator[ChangeSet]:
     trial = myeloma()
     with Store(str(tmp_path / "ctwatch.db")) as db:
-        yield save_change(db, trial, with_exclusion(with_title(trial, HOSTILE), HOSTILE))
+        yield save_change(db, trial, stopped(with_exclusion(with_title(trial, HOSTILE), HOSTILE),
+                                             HOSTILE))
 
 
 def raw_controls(text: str) -> set[str]:
@@ -82,11 +89,11 @@ def test_the_e_mail_shows_controls_escaped_in_every_part(hostile: ChangeSet) -> 
     assert "\\u202e" in parts["text/html"]
 
 
-def test_a_title_cannot_add_mail_headers(tmp_path: Path) -> None:
+def test_registry_text_cannot_add_mail_headers(tmp_path: Path) -> None:
     trial = myeloma()
+    why = "x\r\nBcc: victim@example.org\n\r\nbody"  # the subject quotes why a study stopped
     with Store(str(tmp_path / "ctwatch.db")) as db:
-        change_set = save_change(db, trial, with_title(trial, "x\r\nBcc: victim@example.org\n"
-                                                              "\r\nbody"))
+        change_set = save_change(db, trial, stopped(with_title(trial, why), why))
     data = bytes(email().message([change_set]))
     message = message_from_bytes(data, policy=policy.default)
     assert message["Bcc"] is None

@@ -98,15 +98,17 @@ def test_a_client_error_is_not_retried(tmp_path: Path, hook: Hook) -> None:
 def test_apprise_delivers_markdown_to_a_real_endpoint(tmp_path: Path, hook: Hook) -> None:
     write_config(tmp_path, [{"kind": "apprise", "url_env": "CHAT_URL"}])
     queue_status_change(tmp_path, ["apprise:CHAT_URL"], title=HOSTILE)
-    chat_url = hook.url.replace("http://", "json://") + f"/chat/{TOKEN}"
+    # json:// takes text, HTML or Markdown: ?format= asks for Markdown (test_apprise_formats)
+    chat_url = hook.url.replace("http://", "json://") + f"/chat/{TOKEN}?format=markdown"
     run = ctwatch(tmp_path, "notify", "--retry", env=environment(CHAT_URL=chat_url))
     assert run.code == 0, run.stderr
     [(path, _, body)] = hook.requests
-    assert path == f"/chat/{TOKEN}"
+    assert path.startswith(f"/chat/{TOKEN}")
     posted = json.loads(body)
-    assert posted["title"].startswith(f"[ctwatch] CRITICAL: {TRIAL} changed")
+    assert posted["title"] == f"[ctwatch] CRITICAL {TRIAL}: Overall Status → Suspended and 1 " \
+                              "more change"
     message = posted["message"]
-    assert "- status.overall: ~~RECRUITING~~ → **SUSPENDED**" in message
+    assert "- **Overall Status**: ~~Recruiting~~ → **Suspended**" in message
     assert f"(https://clinicaltrials.gov/study/{TRIAL}?tab=history&a=13&b=14)" in message
     assert "\\<script\\>" in message and "<script>" not in message
 

@@ -116,12 +116,14 @@ def test_the_page_reads_right_in_a_browser(browser: str, report: Path, served: s
     assert seen["title"] == f"{TRIAL} — Change history — ctwatch"
     assert f"{TRIAL} — Isatuximab, Bendamustine, and Prednisone" in text
     for line in ("v14 of 2022-06-15", "v13 of 2022-06-15", "v12 of 2022-06-15",
-                 "ACTIVE_NOT_RECRUITING → SUSPENDED", "RECRUITING → ACTIVE_NOT_RECRUITING",
-                 "6 months → 12 months", "Outcome changed after study start",
+                 "Active, not recruiting → Suspended", "Recruiting → Active, not recruiting",
+                 "6 months → 12 months", "Outcome changed after study start", "Overall Status",
+                 "Exclusion criterion 11 added",
                  "First snapshot: the baseline later versions are compared with.",
                  "Compare these versions on ClinicalTrials.gov"):
         assert line in text, line
     assert text.index("v14") < text.index("v13") < text.index("v12")  # newest first
+    assert "status.overall" not in text and "ACTIVE_NOT_RECRUITING" not in text
     assert "<script>alert('x')</script> {{ 7*7 }}" in text  # hostile text shown, inert
     assert seen["scripts"] == 0
     assert seen["deleted"] == "line-through" and seen["inserted"] == "rgb(220, 245, 220)"

@@ -263,4 +263,6 @@ def test_an_alert_of_long_repetitive_texts_is_shown_in_bounded_time() -> None:
     change_set = ChangeSet(1, NCT, "T", 1, 2, 1, 2, None, None, "2024-01-01T00:00:00Z", changes)
     seconds, view = cpu(lambda: present.alert(change_set))
     assert seconds <= 5.0
-    assert all(change.words for change in view.changes)  # every one still shown word by word
+    # every criterion still shown whole, old and new, its changed words marked
+    assert all(change.was and change.now for change in view.changes)
+    assert all({w.op for w in change.was} <= {"same", "del"} for change in view.changes)

@@ -3,12 +3,18 @@
     - kind: apprise
       url_env: CTWATCH_TEAMS_URL        # e.g. msteams://…, slack://…, ntfy://…, json://…
 
-The body is Markdown. Apprise URLs carry tokens: messages and errors show only the URL's
-scheme, and apprise's own log lines are redacted before they are shown.
+The body is written in the format the target takes, as apprise's plugin for it says
+(``NotifyFormat``; a URL's ``?format=`` chooses among the formats a plugin takes): Markdown
+for Slack or Rocket.Chat, HTML for e-mail, plain text for ntfy, and for Discord or json://
+unless asked otherwise, so that no target shows Markdown markup such as ``~~old~~`` as text.
+Apprise is given the body in that very format, so it converts nothing. Apprise URLs carry
+tokens: messages and errors show only the URL's scheme, and apprise's own log lines are
+redacted before they are shown.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import warnings
@@ -21,7 +27,13 @@ from ctwatch.errors import ConfigError, NotifyError
 from ctwatch.model import ChangeSet, Severity
 from ctwatch.notify.channels import Channel, Context, check_port, url_option
 from ctwatch.notify.present import top
-from ctwatch.notify.render import message_markdown, subject
+from ctwatch.notify.render import (
+    markdown_escape,
+    message_html,
+    message_markdown,
+    message_text,
+    subject,
+)
 
 #: apprise's logger: its debug lines can contain whole URLs, so it never reaches ctwatch's logs
 APPRISE_LOGGER = "apprise"
@@ -30,7 +42,8 @@ _SEVERITY_TYPE = {Severity.CRITICAL: "failure", Severity.MAJOR: "warning", Sever
 
 
 class AppriseChannel(Channel):
-    """A Markdown message to any apprise URL: Slack, Teams, Discord, ntfy, Matrix, …"""
+    """A message to any apprise URL (Slack, Teams, Discord, ntfy, Matrix, …), in the format
+    the target takes: Markdown, HTML or plain text."""
 
     kind = "apprise"
     keys = (*Channel.keys, "url", "url_env")
@@ -52,16 +65,37 @@ class AppriseChannel(Channel):
         return channel
 
     def send(self, change_sets: Sequence[ChangeSet]) -> None:
+        body_format, title_in_body = self.target_format()
+        body, title = _BODIES[body_format](change_sets), subject(change_sets)
+        if title_in_body:  # the plugin puts the title into the body: it must be inert there
+            title = _TITLE_ESCAPES[body_format](title)
         with _quiet():
             import apprise
 
             result = self._service().notify(
-                body=message_markdown(change_sets), title=subject(change_sets),
-                body_format=apprise.NotifyFormat.MARKDOWN,
+                body=body, title=title, body_format=apprise.NotifyFormat(body_format),
                 notify_type=apprise.NotifyType(_SEVERITY_TYPE[top(change_sets)]))
         if not result:
             raise NotifyError(f"the {self.scheme}:// service did not take the message: "
                               f"{self._reason(result)}")
+
+    def target_format(self) -> tuple[str, bool]:
+        """The body format the target takes (``markdown``, ``html`` or ``text``), as its
+        apprise plugin resolves it (a URL's ``?format=``, else the plugin's own), and whether
+        the plugin writes the title into the body."""
+        with _quiet():
+            import apprise
+
+            logging.getLogger(APPRISE_LOGGER).propagate = False
+            plugin = apprise.Apprise.instantiate(self.url, suppress_exceptions=True)
+        if not plugin:
+            return "markdown", False  # apprise reports the URL when it is used
+        resolve = getattr(plugin, "resolve_format", None)  # apprise 1.x has one format only
+        chosen = resolve(None) if resolve else plugin.notify_format
+        if isinstance(chosen, list | tuple):
+            chosen = chosen[0]
+        chosen = str(getattr(chosen, "value", chosen))
+        return (chosen if chosen in _BODIES else "text"), getattr(plugin, "title_maxlen", 1) <= 0
 
     def _service(self) -> Any:
         with _quiet():
@@ -76,6 +110,11 @@ class AppriseChannel(Channel):
         problems = [entry.message for entry in result.logs()
                     if entry.level in ("WARNING", "ERROR", "CRITICAL")]
         return redact(problems[-1], self.url) if problems else "no reason given"
+
+
+#: apprise's NotifyFormat value → the body of an alert in that format
+_BODIES = {"markdown": message_markdown, "html": message_html, "text": message_text}
+_TITLE_ESCAPES = {"markdown": markdown_escape, "html": html.escape, "text": str}
 
 
 @contextmanager

@@ -1,7 +1,9 @@
 """Change sets as an Atom feed (RFC 4287), for Outlook and feed readers.
 
-One entry per change set, newest first. Ids are UUIDs derived from the trial and the two
-snapshots, so an entry keeps its id however often the feed is written.
+One entry per change set, newest first, titled like an e-mail's subject ("CRITICAL NCT…:
+Overall Status → Terminated (Slow accrual) and 6 more changes — <title>"), its summary the
+changes in the registry's words. Ids are UUIDs derived from the trial and the two snapshots, so
+an entry keeps its id however often the feed is written.
 """
 
 from __future__ import annotations
@@ -54,9 +56,7 @@ def _entry(feed: Element, change_set: ChangeSet) -> None:
     view = present.alert(change_set)
     entry = SubElement(feed, "entry")
     SubElement(entry, "id").text = entry_id(change_set)
-    SubElement(entry, "title").text = _xml(
-        f"{view.top_severity.upper()}: {view.nct_id} — {view.title} "
-        f"({view.count} change{'s' if view.count != 1 else ''})")
+    SubElement(entry, "title").text = _xml(f"{view.heading} — {view.title}")
     SubElement(entry, "updated").text = change_set.created_at
     SubElement(entry, "published").text = change_set.created_at
     SubElement(entry, "link", {"rel": "alternate", "type": "text/html",
@@ -64,7 +64,7 @@ def _entry(feed: Element, change_set: ChangeSet) -> None:
     SubElement(entry, "link", {"rel": "related", "type": "text/html",
                                "href": view.record_url})
     SubElement(entry, "category", {"term": view.top_severity, "label": "severity"})
-    SubElement(entry, "summary").text = _xml("; ".join(c.summary for c in view.changes[:5]) + (
+    SubElement(entry, "summary").text = _xml("; ".join(c.line for c in view.changes[:5]) + (
         f"; and {view.count - 5} more" if view.count > 5 else ""))
     SubElement(entry, "content", {"type": "html"}).text = _xml(html_fragment(change_set))
 

@@ -1,32 +1,43 @@
 """What an alert says, whatever its format: a change set as a view for the templates.
 
 Every format (plain text, Markdown, HTML, Atom) is rendered from the same view, so they never
-disagree on what changed: the trial, the changes grouped by severity with old → new (a word
-diff for long texts, by :mod:`ctwatch.wording` like each change's summary line), flags spelled
-out, registry versions and dates, and the links.
+disagree on what changed: the trial, the changes grouped by severity, each named by the
+registry's label for its field with its values in the registry's wording
+(:mod:`ctwatch.labels`: "Overall Status: Recruiting → Active, not recruiting"), an edited
+criterion whole, old and new, with the changed words marked and its numeric bounds compared by
+meaning, a long text as a word diff (by :mod:`ctwatch.wording`, like each change's summary
+line), flags spelled out, registry versions and dates, and the links. The machine fields
+(``path``, ``old``, ``new``) stay as they are in the JSON channels, which do not use the view.
 
 Registry text enters the view through :func:`line` (``logs.visible``) only: a control
 character (ESC, which a terminal obeys; CR; a bidi override, which reorders what a reader
-sees) is shown as its escape, ``\x1b`` or ``\u202e``, in every format. The JSON channels do
-not use the view and keep the exact text (JSON escapes it).
+sees) is shown as its escape, ``\x1b`` or ``\u202e``, in every format. The JSON channels keep
+the exact text (JSON escapes it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from ctwatch import bounds, labels
 from ctwatch.limits import SUMMARY_STEPS
 from ctwatch.logs import visible
 from ctwatch.model import Change, ChangeSet, Severity
-from ctwatch.wording import LONG_TEXT, Budget, Word, word_diff
+from ctwatch.notify.values import detail, element_text, shown
+from ctwatch.wording import LONG_TEXT, Budget, Word, word_diff, word_summary
+
+__all__ = ["AlertView", "ChangeView", "Group", "alert", "change_view", "line", "links",
+           "ordered", "shown", "subject", "title", "top", "version_label", "visible"]
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 HISTORY_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history"
 COMPARE_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history&a={a}&b={b}"
+RESULTS_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=results"
 CONTEXT_WORDS = 8  # unchanged words kept on each side of an edit in a word diff
-TITLE_WIDTH = 80  # characters of a trial title in a subject line
+WHOLE_TEXT = 400  # characters: a text this long or shorter is shown whole, old and new
+HEADLINE_WIDTH = 100  # characters of the change a subject line names, before "…"
+DIGEST_NAMES = 5  # trials a digest's subject names
 
 #: flags of a change (model.Change.flags), spelled out for people
 FLAG_TEXT = {
@@ -37,14 +48,20 @@ FLAG_TEXT = {
 
 @dataclass(frozen=True, slots=True)
 class ChangeView:
-    path: str
+    path: str  # the machine path, as in the JSON
+    label: str  # the field in the registry's words: "Overall Status", "Inclusion criterion 5"
     kind: str  # added | removed | changed
     severity: Severity
-    summary: str  # one line, as the differ wrote it
-    old: str  # the value shown; "" for none
+    line: str  # the change in one line: "Overall Status: Recruiting → Active, not recruiting"
+    headline: str  # the change in a few words, for a subject: "Overall Status → Terminated"
+    old: str  # the value in the registry's wording; "" for none
     new: str
-    words: tuple[Word, ...]  # a word diff when a long text changed, else ()
+    words: tuple[Word, ...]  # a long text: its word diff, unchanged stretches cut, else ()
+    was: tuple[Word, ...]  # a text shown whole: the old one, its removed words "del", else ()
+    now: tuple[Word, ...]  # and the new one, its added words "ins"
+    bounds: tuple[str, ...]  # an edited criterion's numeric bounds compared, in words
     notes: tuple[str, ...]  # flags spelled out
+    link: str  # where to read more (the record's posted results), or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +80,27 @@ class AlertView:
     top_severity: Severity
     count: int
     groups: tuple[Group, ...]
+    headline: str  # its most severe change in a few words, with why the study stopped
     from_version: str  # "v12 of 2022-06-15", or the date alone when the number is unknown
     to_version: str
     created_at: str
     record_url: str
     compare_url: str  # the registry's comparison view (its history tab if versions unknown)
     compared: bool  # whether compare_url selects the two versions
+    results_url: str  # the record's results, when this change set posted them; else ""
     flagged: tuple[str, ...]  # every note of every change, once
 
     @property
     def changes(self) -> tuple[ChangeView, ...]:
         return tuple(change for group in self.groups for change in group.changes)
+
+    @property
+    def heading(self) -> str:
+        """"CRITICAL NCT04083898: Overall Status → Terminated (Slow accrual) and 6 more
+        changes": a subject line or a feed entry's title, without the "[ctwatch]"."""
+        more = self.count - 1
+        tail = f" and {more} more change{'s' if more > 1 else ''}" if more > 0 else ""
+        return f"{self.top_severity.upper()} {self.nct_id}: {self.headline}{tail}"
 
 
 def links(change_set: ChangeSet) -> dict[str, str]:
@@ -91,19 +118,27 @@ def alert(change_set: ChangeSet) -> AlertView:
     """The view of one change set."""
     found = links(change_set)
     budget = Budget(SUMMARY_STEPS)  # one for all the texts of the alert, as for one diff
-    views = [change_view(change, budget) for change in change_set.changes]
+    views = [change_view(change, budget, change_set.nct_id) for change in change_set.changes]
     groups = tuple(Group(severity, tuple(v for v in views if v.severity == severity))
                    for severity in reversed(Severity))
+    groups = tuple(group for group in groups if group.changes)
     return AlertView(
         id=change_set.id, nct_id=change_set.nct_id, title=title(change_set),
-        top_severity=change_set.top_severity, count=len(views),
-        groups=tuple(group for group in groups if group.changes),
+        top_severity=change_set.top_severity, count=len(views), groups=groups,
+        headline=headline(change_set, groups[0].changes[0] if groups else None),
         from_version=version_label(change_set.from_version, change_set.from_date),
         to_version=version_label(change_set.to_version, change_set.to_date),
         created_at=change_set.created_at, record_url=found["record"],
         compare_url=found.get("compare") or HISTORY_URL.format(nct_id=change_set.nct_id),
         compared="compare" in found,
+        results_url=next((view.link for view in views if view.link), ""),
         flagged=tuple(dict.fromkeys(note for view in views for note in view.notes)))
+
+
+def ordered(change_sets: Sequence[ChangeSet]) -> list[AlertView]:
+    """The views of a digest's change sets, most severe first (else in the order given)."""
+    views = [alert(change_set) for change_set in change_sets]
+    return sorted(views, key=lambda view: view.top_severity, reverse=True)
 
 
 def line(text: str) -> str:
@@ -121,15 +156,99 @@ def version_label(number: int | None, date: str | None) -> str:
     return f"v{number}" + (f" of {line(date)}" if date else "")
 
 
-def change_view(change: Change, budget: Budget | None = None) -> ChangeView:
-    old, new = shown(change.old), shown(change.new)
-    long = (change.kind == "changed" and isinstance(change.old, str)
-            and isinstance(change.new, str) and max(len(old), len(new)) > LONG_TEXT)
+# -- one change -------------------------------------------------------------------------------
+
+
+def change_view(change: Change, budget: Budget | None = None, nct_id: str = "") -> ChangeView:
+    kind_of_value = labels.value_kind(change.path)
+    old, new = shown(change.old, kind_of_value), shown(change.new, kind_of_value)
+    label = line(change.label or labels.label(change.path, change.old, change.new))
+    texts = (change.kind == "changed" and isinstance(change.old, str)
+             and isinstance(change.new, str))
+    criterion = labels.criterion_section(change.path) is not None
+    long = texts and max(len(old), len(new)) > LONG_TEXT
+    whole = texts and (criterion or (long and max(len(old), len(new)) <= WHOLE_TEXT))
+    was, now = _whole(old, new, budget) if whole else ((), ())
+    said = tuple(line(bounds.describe(bound, change.old or "", change.new or ""))
+                 for bound in change.bounds)
+    posted = change.path == "status.has_results" and change.new is True and bool(nct_id)
     return ChangeView(
-        path=line(change.path), kind=change.kind, severity=change.severity,
-        summary=line(change.summary), old=old, new=new,
-        words=word_diff(old, new, CONTEXT_WORDS, budget) if long else (),
-        notes=tuple(FLAG_TEXT.get(flag, flag.replace("_", " ")) for flag in change.flags))
+        path=line(change.path), label=label, kind=change.kind, severity=change.severity,
+        line=_line(change, label, old, new, said, whole, long, budget),
+        headline=_headline(change, label, old, new, said, whole or long),
+        old=old, new=new,
+        words=word_diff(old, new, CONTEXT_WORDS, budget) if long and not whole else (),
+        was=was, now=now, bounds=said,
+        notes=tuple(FLAG_TEXT.get(flag, flag.replace("_", " ")) for flag in change.flags),
+        link=RESULTS_URL.format(nct_id=nct_id) if posted else "")
+
+
+def _whole(old: str, new: str, budget: Budget | None) -> tuple[tuple[Word, ...], ...]:
+    """Both texts whole, the words removed from the old one and added to the new one marked."""
+    words = word_diff(old, new, max(len(old), len(new)), budget)
+    was = tuple(word for word in words if word.op in ("same", "del"))
+    now = tuple(word for word in words if word.op in ("same", "ins"))
+    return (was, now) if words else ((), ())
+
+
+def _line(change: Change, label: str, old: str, new: str, said: tuple[str, ...], whole: bool,
+          long: bool, budget: Budget | None) -> str:
+    if change.kind in ("added", "removed") and _element(change):
+        more = detail(change.new if change.kind == "added" else change.old)
+        if labels.criterion_section(change.path) is not None:
+            return f"{label} {change.kind}: {more}" if more else f"{label} {change.kind}"
+        return f"{label} {change.kind}" + (f" ({line(more)})" if more else "")
+    if said:
+        return f"{label}: {'; '.join(said)}"
+    if whole:
+        return f"{label} changed"
+    if long:
+        prefix = f"{change.path}: "
+        summary = change.summary or ""
+        words = summary[len(prefix):] if summary.startswith(prefix) else word_summary(
+            old, new, budget)
+        return f"{label}: {line(words)}"
+    if change.path == "status.has_results" and change.new is True:
+        return f"{label}: {old or '(none)'} → {new} (results posted)"
+    return f"{label}: {old or '(none)'} → {new or '(none)'}"
+
+
+def _headline(change: Change, label: str, old: str, new: str, said: tuple[str, ...],
+              text: bool) -> str:
+    """The change in a few words: "Overall Status → Terminated", "Arm: A added"."""
+    if change.kind in ("added", "removed") and _element(change):
+        found = f"{label} {change.kind}"
+    elif change.path == "status.has_results" and change.new is True:
+        found = "Results posted"
+    elif said:
+        found = f"{label}: {said[0]}"
+    elif text:
+        found = f"{label} changed"
+    elif not new:
+        found = f"{label} removed"
+    else:
+        found = f"{label} → {new}"
+    return found if len(found) <= HEADLINE_WIDTH else found[: HEADLINE_WIDTH - 1].rstrip() + "…"
+
+
+def _element(change: Change) -> bool:
+    """Whether the change adds or removes a whole element of a list."""
+    return labels.tokens(change.path)[-1].startswith("[")
+
+
+# -- subjects ---------------------------------------------------------------------------------
+
+
+def headline(change_set: ChangeSet, first: ChangeView | None) -> str:
+    """The most severe change in a few words; a study that stopped says why, when the same
+    change set gives the reason: "Overall Status → Terminated (Slow accrual)"."""
+    if first is None:
+        return "no change"
+    why = next((change.new for change in change_set.changes
+                if change.path == "status.why_stopped" and isinstance(change.new, str)), None)
+    if first.path == "status.overall" and why:
+        return f"{first.headline} ({element_text(why, width=60)})"
+    return first.headline
 
 
 def top(change_sets: Iterable[ChangeSet]) -> Severity:
@@ -138,51 +257,18 @@ def top(change_sets: Iterable[ChangeSet]) -> Severity:
 
 
 def subject(change_sets: Sequence[ChangeSet]) -> str:
-    """A subject line naming the trial(s) and the top severity."""
-    severity = top(change_sets).upper()
-    if len(change_sets) == 1:
-        [change_set] = change_sets
-        name = title(change_set)
-        if len(name) > TITLE_WIDTH:
-            name = name[: TITLE_WIDTH - 1].rstrip() + "…"
-        return f"[ctwatch] {severity}: {change_set.nct_id} changed — {name}"
-    trials = list(dict.fromkeys(change_set.nct_id for change_set in change_sets))
-    named = ", ".join(trials[:5]) + (f" and {len(trials) - 5} more" if len(trials) > 5 else "")
-    plural = "s" if len(trials) > 1 else ""
-    return f"[ctwatch] {severity}: {len(change_sets)} changes in {len(trials)} trial{plural}: " \
-           f"{named}"
-
-
-# -- values -----------------------------------------------------------------------------------
-
-
-def shown(value: Any) -> str:
-    """A JSON value of a change as one line for people; "" for none."""
-    if value is None or value == [] or value == {}:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ", ".join(text for text in (shown(item) for item in value) if text)
-    if isinstance(value, dict):
-        return _element(value)
-    return line(str(value))
-
-
-def _element(value: dict[str, Any]) -> str:
-    """A whole list element (an added or removed criterion, arm, outcome…) in a few words."""
-    if value.get("text"):  # a criterion
-        return shown(value["text"])
-    if value.get("label"):  # an arm
-        return shown(value["label"])
-    if value.get("measure"):  # an outcome
-        frame = shown(value.get("time_frame"))
-        return shown(value["measure"]) + (f" (time frame: {frame})" if frame else "")
-    if value.get("facility") or value.get("city"):  # a location
-        return ", ".join(shown(value.get(k)) for k in ("facility", "city", "country")
-                         if value.get(k))
-    if value.get("name"):  # an intervention, a person, an organisation
-        kind = shown(value.get("type"))
-        return shown(value["name"]) + (f" ({kind})" if kind else "")
-    return "; ".join(f"{key}: {shown(item)}" for key, item in value.items()
-                     if shown(item) and not isinstance(item, dict | list))
+    """A subject line saying what changed: ``[ctwatch] CRITICAL NCT04083898: Overall Status →
+    Terminated (Slow accrual) and 6 more changes``; a digest's names its most severe change
+    set and how many more there are, in which trials."""
+    if not change_sets:
+        return "[ctwatch] no changes"
+    views = ordered(change_sets)
+    first = views[0]
+    if len(views) == 1:
+        return f"[ctwatch] {first.heading}"
+    others = list(dict.fromkeys(view.nct_id for view in views[1:]))
+    named = ", ".join(others[:DIGEST_NAMES]) + (
+        f" and {len(others) - DIGEST_NAMES} more" if len(others) > DIGEST_NAMES else "")
+    more = len(views) - 1
+    return (f"[ctwatch] {first.top_severity.upper()} {first.nct_id}: {first.headline} — and "
+            f"{more} more change set{'s' if more > 1 else ''} ({named})")

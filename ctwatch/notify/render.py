@@ -8,7 +8,8 @@ a title stays text.
 
     text(change_set)                   plain text (stdout, ``ctwatch diff``)
     message_text / message_markdown / message_html / subject(change_sets)
-                                       one alert about one or more change sets (a digest)
+                                       one alert about one or more change sets (a digest:
+                                       most severe first, after an overview table)
     html_fragment(change_set)          the HTML of one change set, for an Atom entry
     diff_html(change_set)              a standalone HTML page of one change set
     report_html(nct_id, snapshots, change_sets)
@@ -39,7 +40,8 @@ _SPACE = re.compile(r"\s+")
 
 
 class MarkdownSafe(str):
-    """Text the templates made themselves (a link target), not escaped again."""
+    """Text the templates made themselves (a link target, a macro's output), not escaped
+    again."""
 
 
 def markdown_escape(value: Any) -> str:
@@ -60,6 +62,7 @@ def _environment(kind: str) -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=False, **options)
     env.filters["url"] = MarkdownSafe
+    env.filters["made"] = MarkdownSafe  # a macro's Markdown, its values escaped already
     env.globals.update(version=__version__, severities=("critical", "major", "minor", "info"))
     return env
 
@@ -73,25 +76,28 @@ def text(change_set: ChangeSet) -> str:
     return message_text([change_set])
 
 
+def _digest(change_sets: Sequence[ChangeSet]) -> dict[str, Any]:
+    """What every alert template is given: the change sets' views, most severe first, their
+    top severity, and how many trials they concern (an overview table heads a digest)."""
+    alerts = present.ordered(change_sets)
+    return {"alerts": alerts, "top": present.top(change_sets),
+            "trials": len({a.nct_id for a in alerts})}
+
+
 def message_text(change_sets: Sequence[ChangeSet]) -> str:
     """The plain-text body of an alert about these change sets."""
-    return _template("text", "alert.txt.j2").render(
-        alerts=[present.alert(c) for c in change_sets],
-        top=present.top(change_sets)).rstrip("\n")
+    return _template("text", "alert.txt.j2").render(**_digest(change_sets)).rstrip("\n")
 
 
 def message_markdown(change_sets: Sequence[ChangeSet]) -> str:
-    """The Markdown body of an alert (chat channels)."""
-    return _template("markdown", "alert.md.j2").render(
-        alerts=[present.alert(c) for c in change_sets],
-        top=present.top(change_sets)).rstrip("\n")
+    """The Markdown body of an alert (chat channels that take Markdown)."""
+    return _template("markdown", "alert.md.j2").render(**_digest(change_sets)).rstrip("\n")
 
 
 def message_html(change_sets: Sequence[ChangeSet]) -> str:
-    """The HTML body of an alert (e-mail): a whole document."""
-    return _template("html", "alert.html.j2").render(
-        alerts=[present.alert(c) for c in change_sets], top=present.top(change_sets),
-        subject=subject(change_sets))
+    """The HTML body of an alert (e-mail, chat channels that take HTML): a whole document."""
+    return _template("html", "alert.html.j2").render(**_digest(change_sets),
+                                                     subject=subject(change_sets))
 
 
 def html_fragment(change_set: ChangeSet) -> str:

@@ -152,7 +152,7 @@ def check(plan: Plan, client: Client, db: Store, *, force: bool = False, full: b
         with _collecting_less():
             _Pass(plan, client, db, report, stop, progress).run(force=force, full=full)
         if not report.interrupted:  # the alerts of the trials checked, even if the run failed
-            report.undelivered = outbox.deliver_pending(db, plan.channels)
+            report.undelivered = outbox.deliver_pending(db, plan.channels).failed
     except Exception as error:
         log.debug("the run failed", exc_info=True)
         report.error = report.error or describe(error)
@@ -278,9 +278,11 @@ class _Pass:
             trials, reads, now=datetime.now(UTC), since_last_run_s=self._since_last_run(),
             sweep_days=self.plan.full_sweep_days)
         sorted_out = triage.sort(self.client, trials, reads, sweep, self.stop)
-        for failure in sorted_out.failed:
-            self._failed(failure.nct_id or "?", describe(failure), printable(failure_key(failure)))
-        self.db.mark_checked(sorted_out.unmoved)
+        with self.db.transaction():  # one commit, however many trials a failed request cost
+            for failure in sorted_out.failed:
+                self._failed(failure.nct_id or "?", describe(failure),
+                             printable(failure_key(failure)))
+            self.db.mark_checked(sorted_out.unmoved)
         self.report.checked += len(sorted_out.failed) + len(sorted_out.unmoved)
         if sorted_out.stopped:
             self.report.interrupted = True

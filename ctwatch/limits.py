@@ -57,6 +57,11 @@ MAX_CONFIG_DEPTH = 50  # levels of nesting in config.yaml (a real one has fewer 
 MAX_API_SECONDS = 86_400  # any duration in the api: section; longer overflows the system's timers
 MIN_REQUESTS_PER_SECOND = 1 / 3600  # api.requests_per_second, at least: one request an hour
 
+# -- The store ---------------------------------------------------------------------------------
+# Seconds to reach a PostgreSQL server (libpq's connect_timeout, unless the store: URL sets
+# one): a host that drops packets fails the command in one line instead of hanging it.
+STORE_CONNECT_TIMEOUT_S = 10
+
 # -- Messages ----------------------------------------------------------------------------------
 QUOTED = 300  # characters of a value, at most, that a message quotes
 

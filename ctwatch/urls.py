@@ -3,6 +3,7 @@ what makes a URL unusable, without the exceptions ``urllib.parse`` raises only w
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -33,3 +34,17 @@ def http(value: Any) -> SplitResult | None:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     return parts if port_ok(parts) else None
+
+
+#: PostgreSQL URLs that name no driver get ctwatch's, psycopg 3 (SQLAlchemy's default would be
+#: psycopg2); ``postgres://`` is the spelling of Heroku, libpq and many hosting panels
+_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+
+
+def database_url(target: str) -> str:
+    """The SQLAlchemy URL of the ``store:`` setting: a SQLite file path as ``sqlite:///PATH``;
+    ``postgresql://`` and ``postgres://`` as ``postgresql+psycopg://``; any other URL as it is."""
+    if "://" not in target:
+        return f"sqlite:///{Path(target).expanduser()}"
+    scheme, rest = target.split("://", 1)
+    return f"{_DEFAULT_DRIVERS.get(scheme.lower(), scheme)}://{rest}"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ctwatch import config, notify
+from ctwatch import config, notify, urls
 from ctwatch.config import Config, TrialEntry
 from ctwatch.errors import ConfigError, ConfigProblems
 from ctwatch.logs import QUOTED
@@ -150,7 +150,7 @@ def _url_problems(target: str) -> list[ConfigError]:
     from sqlalchemy.exc import ArgumentError
 
     try:
-        url = make_url(target)  # ValueError for a port that is not a number
+        url = make_url(urls.database_url(target))  # ValueError: a port that is not a number
         dialect = url.get_dialect()
     except (ArgumentError, ValueError):  # their messages hold the URL, and any password in it
         return [ConfigError("not a database URL such as postgresql://user@host/db or "

@@ -101,14 +101,15 @@ class Watcher:
         with self._locked() as db:
             return imports.import_records(db, records, self.rules)
 
-    def deliver(self, *, wait: bool = False) -> Delivery:
-        """Send the alerts waiting in the outbox now (``ctwatch notify --retry``)."""
+    def deliver(self) -> Delivery:
+        """Send the alerts waiting in the outbox now (``ctwatch notify --retry``). No run lock:
+        a check or the daemon may be delivering too, each channel's alerts by one process at a
+        time (:mod:`ctwatch.outbox`)."""
         channels = self.plan.channels
-        with self._locked(wait) as db:
-            before = len(db.pending_alerts())
-            failed = outbox.deliver_pending(db, channels)
+        with self.store() as db:
+            done = outbox.deliver_pending(db, channels)
             pending = len(db.pending_alerts())
-        return Delivery(before - pending, pending, failed)
+        return Delivery(done.count, pending, done.failed)
 
     def drop_alerts(self, channel: str, *, wait: bool = False) -> int:
         """Give up the pending alerts of a channel no longer configured; how many."""

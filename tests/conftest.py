@@ -10,7 +10,6 @@ import copy
 import itertools
 import json
 import os
-import sqlite3
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -44,14 +43,31 @@ from tests.helpers import (
     restore,
 )
 from tests.helpers import kept_logging as kept_logging  # for the daemon tests
+from tests.stores import StoreUnderTest
+from tests.stores import postgres as postgres  # the fixtures of the stores under test
+from tests.stores import store as store
+from tests.stores import store_kind as store_kind
 
 SMOKE = ("smoke: a real `python -m ctwatch` process, for what only a process shows (cron's "
          "view of a run, signals, SIGKILL, a lock held by another process); the other CLI "
          "tests run the same entry point in-process")
 
 
+BOTH_STORES = ("both_stores: the test runs against a SQLite file and against a PostgreSQL "
+               "database (tests/stores.py); without it, against SQLite only")
+STORES = ("sqlite", "postgresql")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", SMOKE)
+    config.addinivalue_line("markers", BOTH_STORES)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_kind" in metafunc.fixturenames and \
+            metafunc.definition.get_closest_marker("both_stores"):
+        metafunc.parametrize("store_kind", STORES, indirect=True)
+
 
 # Property-based tests: a fixed seed and few examples in the suite; HYPOTHESIS_PROFILE=long
 # for a longer, random search (README, "Development").
@@ -374,6 +390,7 @@ class Watcher:
     folder: Path
     registry: Registry
     env: dict[str, str]
+    store: StoreUnderTest
 
     def run(self, *args: str, process: bool = False, timeout: float = 60) -> Run:
         """``ctwatch ARGS`` in the watcher's folder with the watcher's environment: in this
@@ -408,8 +425,7 @@ class Watcher:
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
     def rows(self, table: str) -> int:
-        with sqlite3.connect(self.folder / "ctwatch.db") as db:
-            return db.execute(f"select count(*) from {table}").fetchone()[0]
+        return self.store.rows(table)
 
 
 def last_update(study: Study) -> str | None:
@@ -428,13 +444,13 @@ def posted_anew(study: Study) -> None:
 
 
 @pytest.fixture
-def watcher(tmp_path: Path, registry: Registry, replay: ReplayServer,
-            fast_api: ApiSettings) -> Watcher:
+def watcher(tmp_path: Path, registry: Registry, replay: ReplayServer, fast_api: ApiSettings,
+            store: StoreUnderTest) -> Watcher:
     api = {key: value for key, value in asdict(fast_api).items() if key != "user_agent"}
-    config = {"store": "ctwatch.db", "api": api, "trials": list(registry.ids()),
+    config = {**store.settings, "api": api, "trials": list(registry.ids()),
               "notify": [{"kind": "stdout"}, {"kind": "file", "path": "alerts.jsonl"}]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    return Watcher(tmp_path, registry, environment())
+    return Watcher(tmp_path, registry, environment(), store)
 
 
 _UNTOUCHED = logger_state()  # before any test ran a command in-process

@@ -1,4 +1,5 @@
-"""`ctwatch check` end to end: the real command, a real local registry, a real SQLite file.
+"""`ctwatch check` end to end: the real command, a real local registry, a real store — a
+SQLite file and a PostgreSQL database (each test runs on both).
 
 The command runs in-process (the same entry point); the smoke tests run it as cron does, in a
 ``python -m ctwatch`` process of its own.
@@ -6,10 +7,8 @@ The command runs in-process (the same entry point); the smoke tests run it as cr
 
 from __future__ import annotations
 
-import fcntl
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,10 +18,13 @@ import pytest
 
 from ctwatch.replay import Registry, ReplayServer, Version
 from tests.conftest import Faults, Study, Watcher, two_trials
+from tests.helpers import wait_for
 
 TRIAL = "NCT04083898"
 OTHER = "NCT00184067"
 DEADLINE_S = 60  # generous: under load a check can take long; a pass never waits for it
+
+pytestmark = pytest.mark.both_stores
 
 
 @pytest.fixture
@@ -109,7 +111,7 @@ def test_an_amendment_gives_exactly_its_three_major_changes(watcher: Watcher) ->
             "Receiving any other investigational agents within 28 days prior to enrollment.",
             "major"),
     }
-    assert "RECRUITING → ACTIVE_NOT_RECRUITING" in run.stdout
+    assert "Overall Status: Recruiting → Active, not recruiting" in run.stdout
     assert f"https://clinicaltrials.gov/study/{TRIAL}" in run.stdout
     # The local registry's history lists one version only: no exact comparison to link to.
     assert "tab=history&a=" not in run.stdout
@@ -173,7 +175,7 @@ def test_terminated_is_critical(watcher: Watcher) -> None:
     [alert] = watcher.alerts()
     assert alert["top_severity"] == "critical"
     assert alert["changes"][0]["path"] == "status.overall"
-    assert "[CRITICAL] status.overall: RECRUITING → TERMINATED" in run.stdout
+    assert "[CRITICAL] Overall Status: Recruiting → Terminated" in run.stdout
 
 
 FAULTS = {
@@ -237,12 +239,14 @@ def test_failures_are_told_after_max_failures(watcher: Watcher, faults: Faults) 
 
 def test_a_second_check_is_refused_while_one_runs(watcher: Watcher) -> None:
     watcher.check()
-    with open(watcher.folder / "ctwatch.db.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with watcher.store.open() as other, other.lock():  # another process's run, as it were
         run = watcher.check()
+        status = json.loads(watcher.run("status", "--format", "json").stdout)
     assert run.code == 4
     [line] = run.stderr.splitlines()
-    assert "another ctwatch run holds its lock" in line
+    assert "another ctwatch run holds its lock" in line and "--wait" in line
+    assert status["running"] is True
+    assert json.loads(watcher.run("status", "--format", "json").stdout)["running"] is False
 
 
 @pytest.mark.smoke
@@ -267,10 +271,13 @@ def test_sigkill_mid_run_loses_and_duplicates_nothing(watcher: Watcher, faults: 
         process.kill()
         process.wait()
     assert watcher.rows("change_sets") <= 1 and watcher.alerts() == []  # none sent yet
-    with sqlite3.connect(watcher.folder / "ctwatch.db") as db:
-        assert db.execute("pragma integrity_check").fetchone() == ("ok",)
+    assert watcher.store.consistent()
     faults.clear()
     faults.release()  # the held reply goes to a process that is gone
+    # A PostgreSQL server ends the dead process's session, and its lock, once it sees the
+    # connection closed: a moment after the kill, not at once as a file lock goes.
+    with watcher.store.open() as db:
+        assert wait_for(lambda: not db.locked(), DEADLINE_S)
     run = watcher.check()
     assert run.code == 0, run.stderr
     assert sorted(alert["nct_id"] for alert in watcher.alerts()) == [OTHER, TRIAL]

@@ -165,14 +165,6 @@ def test_sigterm_during_a_long_check_leaves_a_consistent_store(
     assert count(watcher, "snapshots") == 2
 
 
-def waits_for_a_lock(pid: int) -> bool:
-    """Whether process ``pid`` is blocked on a file lock (Linux's /proc/locks lists waiters
-    as "N: -> FLOCK ... PID ...")."""
-    waiting = [line.split() for line in Path("/proc/locks").read_text().splitlines()
-               if " -> " in line]
-    return any(fields[5] == str(pid) for fields in waiting if len(fields) > 5)
-
-
 @pytest.mark.smoke
 def test_a_cron_check_waits_or_is_refused_while_the_daemon_checks(
         watcher: Watcher, faults: Faults, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,7 +180,7 @@ def test_a_cron_check_waits_or_is_refused_while_the_daemon_checks(
         waiting = subprocess.Popen([sys.executable, "-m", "ctwatch", "check", "--wait"],
                                    cwd=watcher.folder, env=watcher.env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        assert wait_for(lambda: waits_for_a_lock(waiting.pid), DEADLINE_S)
+        assert wait_for(lambda: watcher.store.lock_waiters() == 1, DEADLINE_S)
         gate.release.set()
         _, stderr = waiting.communicate(timeout=DEADLINE_S)
         assert waiting.returncode == 0, stderr.decode()

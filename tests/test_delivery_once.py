@@ -1,13 +1,13 @@
 """Exactly once, honestly: an alert is claimed before it is sent and confirmed after, so a run
 killed in between sends it again as the same message (same Idempotency-Key, Message-ID and
 event_id) — a repeat the receiver can recognise. Also: dropping the alerts of a channel that
-left the configuration, and the outbox of a store written by the previous schema."""
+left the configuration, and the outbox of a store written by an older schema. Each test runs
+on a SQLite file and on a PostgreSQL database."""
 
 from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,7 +19,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ctwatch.cli import main
-from ctwatch.store import SCHEMA_VERSION, Store
+from ctwatch.store import SCHEMA_VERSION
+from tests.stores import StoreUnderTest
 from tests.test_notify_support import (
     Hook,
     environment,
@@ -31,10 +32,12 @@ from tests.test_notify_support import (
     write_config,
 )
 
+pytestmark = pytest.mark.both_stores
 
-def queue_change(folder: Path, channels: list[str], overall: str = "SUSPENDED") -> None:
+
+def queue_change(store: StoreUnderTest, channels: list[str], overall: str = "SUSPENDED") -> None:
     trial = myeloma()
-    with Store(str(folder / "ctwatch.db")) as db:
+    with store.open() as db:
         save_change(db, trial, with_status(trial, overall), channels)
 
 
@@ -53,11 +56,11 @@ def held_hook() -> Any:
 
 
 @pytest.mark.smoke
-def test_a_webhook_resent_after_a_kill_carries_the_same_identity(tmp_path: Path,
-                                                                 held_hook: Hook) -> None:
+def test_a_webhook_resent_after_a_kill_carries_the_same_identity(
+        tmp_path: Path, held_hook: Hook, store: StoreUnderTest) -> None:
     write_config(tmp_path, [{"kind": "webhook", "name": "hook", "url": f"{held_hook.url}/in",
-                             "retries": 0}])
-    queue_change(tmp_path, ["hook"])
+                             "retries": 0}], **store.settings)
+    queue_change(store, ["hook"])
     process = subprocess.Popen([sys.executable, "-m", "ctwatch", "notify", "--retry"],
                                cwd=tmp_path, env=environment(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -69,7 +72,7 @@ def test_a_webhook_resent_after_a_kill_carries_the_same_identity(tmp_path: Path,
         process.kill()
     assert held_hook.hold is not None
     held_hook.hold.set()
-    [row] = outbox(tmp_path)
+    [row] = outbox(store)
     assert row["status"] == "sending" and row["claim"]
 
     listing = invoke(tmp_path, "notify")
@@ -79,36 +82,37 @@ def test_a_webhook_resent_after_a_kill_carries_the_same_identity(tmp_path: Path,
     (_, first_headers, first_body), (_, again_headers, again_body) = held_hook.requests
     assert again_headers["Idempotency-Key"] == first_headers["Idempotency-Key"]
     assert again_body == first_body  # the same event_id too
-    assert [row["status"] for row in outbox(tmp_path)] == ["delivered"]
+    assert [row["status"] for row in outbox(store)] == ["delivered"]
 
 
-def test_an_email_resent_after_a_crash_has_the_same_message_id(tmp_path: Path) -> None:
+def test_an_email_resent_after_a_crash_has_the_same_message_id(tmp_path: Path,
+                                                              store: StoreUnderTest) -> None:
     from tests.test_notify_support import Mailbox, free_port, smtp_server
 
     port = free_port()
     mail = {"kind": "email", "to": "ra@example.org", "from": "ctwatch@example.org",
             "smtp": {"host": "127.0.0.1", "port": port, "starttls": False}}
-    write_config(tmp_path, [mail])
-    queue_change(tmp_path, ["email:ra@example.org"])
+    write_config(tmp_path, [mail], **store.settings)
+    queue_change(store, ["email:ra@example.org"])
     mailbox = Mailbox()
     with smtp_server(port, mailbox):
         assert invoke(tmp_path, "notify", "--retry").exit_code == 0
         # As if the run had died between the server's 250 and recording it: claimed again.
-        with sqlite3.connect(tmp_path / "ctwatch.db") as db:
-            db.execute("update outbox set status = 'sending'")
+        store.execute("update outbox set status = 'sending'")
         assert invoke(tmp_path, "notify", "--retry").exit_code == 0
     first, again = mailbox.messages
     assert first["Message-ID"] == again["Message-ID"]
 
 
-def test_alerts_of_a_removed_channel_can_be_dropped(tmp_path: Path) -> None:
-    write_config(tmp_path, [{"kind": "file", "path": "alerts.jsonl"}])
-    queue_change(tmp_path, ["file:old.jsonl", "file:alerts.jsonl"])
+def test_alerts_of_a_removed_channel_can_be_dropped(tmp_path: Path,
+                                                    store: StoreUnderTest) -> None:
+    write_config(tmp_path, [{"kind": "file", "path": "alerts.jsonl"}], **store.settings)
+    queue_change(store, ["file:old.jsonl", "file:alerts.jsonl"])
 
     listing = invoke(tmp_path, "notify")
     assert "notify --drop file:old.jsonl" in listing.stdout
     assert invoke(tmp_path, "notify", "--retry").exit_code == 0  # the configured one goes
-    assert [row["status"] for row in outbox(tmp_path)] == ["pending", "delivered"]
+    assert [row["status"] for row in outbox(store)] == ["pending", "delivered"]
 
     refused = invoke(tmp_path, "notify", "--drop", "file:alerts.jsonl")
     assert refused.exit_code == 2 and "still configured" in refused.stderr
@@ -118,36 +122,45 @@ def test_alerts_of_a_removed_channel_can_be_dropped(tmp_path: Path) -> None:
     dropped = invoke(tmp_path, "notify", "--drop", "file:old.jsonl")
     assert dropped.exit_code == 0 and "dropped 1 alerts of file:old.jsonl" in dropped.stderr
     assert invoke(tmp_path, "notify").stdout == ""
-    assert [row["status"] for row in outbox(tmp_path)] == ["dropped", "delivered"]
+    assert [row["status"] for row in outbox(store)] == ["dropped", "delivered"]
     status = invoke(tmp_path, "status", "--format", "json")
     assert '"pending_alerts": []' in status.stdout
 
 
-def test_a_store_of_the_previous_schema_is_migrated_and_keeps_its_alerts(tmp_path: Path) -> None:
-    write_config(tmp_path, [{"kind": "file", "path": "alerts.jsonl"}])
-    queue_change(tmp_path, ["file:alerts.jsonl"])
-    with sqlite3.connect(tmp_path / "ctwatch.db") as db:  # as version 1 left it
-        for table, column in [("outbox", "claim"), ("outbox", "claimed_at"),  # version 2
-                              ("trial_state", "registry_date"), ("trial_state", "raw_hash"),
-                              ("trial_state", "last_full_read")]:  # version 3
-            db.execute(f"alter table {table} drop column {column}")
-        db.execute("update ctwatch_meta set value = '1' where key = 'schema_version'")
+def test_a_store_of_the_first_schema_is_migrated_and_keeps_its_alerts(
+        tmp_path: Path, store: StoreUnderTest) -> None:
+    write_config(tmp_path, [{"kind": "file", "path": "alerts.jsonl"}], **store.settings)
+    queue_change(store, ["file:alerts.jsonl"])
+    store.execute(*(f"alter table {table} drop column {column}"  # as version 1 left it
+                    for table, column in [("outbox", "claim"), ("outbox", "claimed_at"),  # v2
+                                          ("trial_state", "registry_date"),  # version 3
+                                          ("trial_state", "raw_hash"),
+                                          ("trial_state", "last_full_read")]),
+                  "update ctwatch_meta set value = '1' where key = 'schema_version'")
+    if store.kind == "postgresql":  # version 4 made the JSON jsonb, and channels of any length
+        store.execute(*(f"alter table {table} alter column {column} type text"
+                        for table, column in [("snapshots", "trial"), ("change_sets", "changes"),
+                                              ("runs", "counts")]),
+                      "alter table outbox alter column channel type varchar(128)")
 
     assert invoke(tmp_path, "notify", "--retry").exit_code == 0
-    with sqlite3.connect(tmp_path / "ctwatch.db") as db:
-        version = db.execute("select value from ctwatch_meta where key = 'schema_version'")
-        assert version.fetchone() == (str(SCHEMA_VERSION),)
-    assert [row["status"] for row in outbox(tmp_path)] == ["delivered"]
+    version = store.query("select value from ctwatch_meta where key = 'schema_version'")
+    assert version == [{"value": str(SCHEMA_VERSION)}]
+    assert [row["status"] for row in outbox(store)] == ["delivered"]
+    if store.kind == "postgresql":  # what an analyst queries: the JSON, as jsonb
+        [row] = store.query("select changes -> 0 ->> 'path' as path from change_sets")
+        assert row == {"path": "status.overall"}
     assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 1
 
 
-def test_a_digest_that_failed_is_tried_again_as_the_same_message(tmp_path: Path) -> None:
+def test_a_digest_that_failed_is_tried_again_as_the_same_message(tmp_path: Path,
+                                                                store: StoreUnderTest) -> None:
     with http_endpoint(Hook(statuses=[500])) as hook:  # the answer, perhaps after reading it
         write_config(tmp_path, [{"kind": "webhook", "name": "digest", "digest": True,
-                                 "url": f"{hook.url}/in", "retries": 0}])
-        queue_change(tmp_path, ["digest"])
+                                 "url": f"{hook.url}/in", "retries": 0}], **store.settings)
+        queue_change(store, ["digest"])
         assert invoke(tmp_path, "notify", "--retry").exit_code == 3
-        queue_change(tmp_path, ["digest"], overall="TERMINATED")  # a later change set
+        queue_change(store, ["digest"], overall="TERMINATED")  # a later change set
         assert invoke(tmp_path, "notify", "--retry").exit_code == 0
     failed, again, later = hook.requests
     assert again[1]["Idempotency-Key"] == failed[1]["Idempotency-Key"]

@@ -79,10 +79,14 @@ def test_each_error_ends_with_its_exit_code_and_one_line(
 def test_a_run_holding_the_lock_makes_writers_exit_4(folder: Path) -> None:
     release = hold_the_lock(folder)
     try:
-        for args in (["check"], ["import", "b.json"], ["notify", "--retry"], ["reparse"]):
+        for args in (["check"], ["import", "b.json"], ["notify", "--drop", "file:old.jsonl"],
+                     ["reparse"]):
             run = CliRunner().invoke(main, args)
             assert run.exit_code == 4, (args, run.output)
             assert "another ctwatch run holds its lock" in run.stderr
+        # Delivering needs no run lock: each channel is delivered by one process at a time.
+        delivered = CliRunner().invoke(main, ["notify", "--retry"])
+        assert delivered.exit_code == 0, delivered.output
     finally:
         release()
 

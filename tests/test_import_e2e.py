@@ -1,10 +1,10 @@
 """`ctwatch import`: saved records of any format become snapshots, oldest first, and the next
-`ctwatch check` compares the registry with the newest of them — as cron would run it."""
+`ctwatch check` compares the registry with the newest of them — as cron would run it, on a
+SQLite file and on a PostgreSQL database (each test runs on both)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
 
@@ -17,6 +17,8 @@ PALLAS_2020 = REALDATA / "legacy_xml" / f"{PALLAS}.xml"  # last update posted 20
 PALLAS_2023 = REALDATA / "api_v2" / f"{PALLAS}.json"  # last update posted 2023-06-15
 CLASSIC_PAGE = FIXTURES / MYELOMA_ID / "classic_page.html"
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture
 def registry() -> Registry:
@@ -28,9 +30,10 @@ def registry() -> Registry:
 
 
 def snapshots(watcher: Watcher, nct_id: str) -> list[tuple[str, str, int | None]]:
-    with sqlite3.connect(watcher.folder / "ctwatch.db") as db:
-        return db.execute("select source, registry_date, registry_version from snapshots "
-                          "where nct_id = ? order by id", (nct_id,)).fetchall()
+    return [(row["source"], row["registry_date"], row["registry_version"])
+            for row in watcher.store.query("select source, registry_date, registry_version "
+                                           "from snapshots where nct_id = :trial order by id",
+                                           trial=nct_id)]
 
 
 def test_import_then_check_gives_one_change_set(watcher: Watcher) -> None:

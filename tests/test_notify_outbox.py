@@ -1,5 +1,6 @@
 """Which alerts go where, and how many messages: min_severity, digest and per-trial routing,
-through ``ctwatch check`` against a real local registry and a real HTTP endpoint."""
+through ``ctwatch check`` against a real local registry, a real HTTP endpoint and a real store
+(a SQLite file and a PostgreSQL database: each test runs on both)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from ctwatch.fetch import ApiSettings
 from ctwatch.replay import Registry, ReplayServer
 from tests.conftest import posted_anew, two_trials
+from tests.stores import StoreUnderTest
 from tests.test_notify_support import (
     TRIAL,
     Hook,
@@ -26,6 +28,8 @@ from tests.test_notify_support import (
 
 OTHER = "NCT00184067"
 Study = dict[str, Any]
+
+pytestmark = pytest.mark.both_stores
 
 
 @pytest.fixture
@@ -72,13 +76,13 @@ def hooks(url: str, *names_and_options: tuple[str, dict[str, Any]]) -> list[dict
 
 
 @pytest.fixture
-def folder(tmp_path: Path, hook: Hook, fast_api: ApiSettings) -> Path:
+def folder(tmp_path: Path, hook: Hook, fast_api: ApiSettings, store: StoreUnderTest) -> Path:
     api = {key: value for key, value in asdict(fast_api).items() if key != "user_agent"}
     channels = hooks(hook.url, ("all", {}), ("critical", {"min_severity": "critical"}),
                      ("digest", {"digest": True}), ("info", {"min_severity": "info"}))
     team = {"kind": "webhook", "name": "team", "url": f"{hook.url}/team", "retries": 0}
     trials = [TRIAL, {"id": OTHER, "notify": ["critical", "digest", team]}]
-    write_config(tmp_path, channels, api=api, trials=trials)
+    write_config(tmp_path, channels, api=api, trials=trials, **store.settings)
     return tmp_path
 
 
@@ -111,15 +115,15 @@ def test_min_severity_digest_and_routing(folder: Path, registry: Registry, hook:
 
 
 def test_a_digest_on_stdout_is_one_message(tmp_path: Path, registry: Registry,
-                                           fast_api: ApiSettings) -> None:
+                                           fast_api: ApiSettings, store: StoreUnderTest) -> None:
     api = {key: value for key, value in asdict(fast_api).items() if key != "user_agent"}
     write_config(tmp_path, [{"kind": "stdout", "digest": True}], api=api,
-                 trials=[TRIAL, OTHER])
+                 trials=[TRIAL, OTHER], **store.settings)
     ctwatch(tmp_path, "check")
     publish(registry, TRIAL, status("ACTIVE_NOT_RECRUITING"))
     publish(registry, OTHER, status("WITHDRAWN"))
     run = ctwatch(tmp_path, "check", env=environment())
     assert run.code == 0, run.stderr
-    assert run.stdout.startswith("ctwatch: 2 change sets, top severity CRITICAL\n")
-    assert run.stdout.count("[CRITICAL] status.overall: TERMINATED → WITHDRAWN") == 1
-    assert run.stdout.count("[MAJOR] status.overall: RECRUITING → ACTIVE_NOT_RECRUITING") == 1
+    assert run.stdout.startswith("ctwatch: 2 change sets in 2 trials, top severity CRITICAL\n")
+    assert run.stdout.count("[CRITICAL] Overall Status: Terminated → Withdrawn") == 1
+    assert run.stdout.count("[MAJOR] Overall Status: Recruiting → Active, not recruiting") == 1

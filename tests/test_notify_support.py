@@ -28,6 +28,7 @@ from tests.helpers import MYELOMA
 from tests.helpers import Run as Run
 from tests.helpers import ctwatch as ctwatch
 from tests.helpers import environment as environment
+from tests.stores import StoreUnderTest, sqlite_store
 
 TRIAL = "NCT04083898"
 TODAY = date(2026, 1, 20)  # after the study's start: primary outcome edits are flagged
@@ -78,19 +79,20 @@ def save_change(db: Store, old: Trial, new: Trial, channels: Sequence[str] = (),
     return saved.change_set
 
 
-def outbox(folder: Path) -> list[dict[str, Any]]:
-    """The outbox rows of ``folder/ctwatch.db``."""
-    import sqlite3
-
-    with sqlite3.connect(folder / "ctwatch.db") as db:
-        db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute("select * from outbox order by id")]
+def outbox(where: Path | StoreUnderTest) -> list[dict[str, Any]]:
+    """The outbox rows of a test's store, or of the SQLite file ``where/ctwatch.db``."""
+    found = where if isinstance(where, StoreUnderTest) else sqlite_store(where)
+    try:
+        return found.query("select * from outbox order by id")
+    finally:
+        found.close()
 
 
 # -- the real command: ctwatch, environment and Run come from tests.helpers -----------------------
 
 
 def write_config(folder: Path, notify: list[Any], **more: Any) -> None:
+    """config.yaml in ``folder``: its store a SQLite file there unless ``more`` names one."""
     config = {"store": "ctwatch.db", "trials": [TRIAL], "notify": notify, **more}
     (folder / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
 

@@ -88,8 +88,9 @@ def test_systemctl_reload_sends_sighup_to_the_daemon() -> None:
     assert reload[1:] == ["-HUP", "$MAINPID"]
 
 
-@pytest.mark.parametrize("name", ["ctwatch.db.lock", "ctwatch.db.daemon.lock", "ctwatch.db-wal",
-                                  "ctwatch.db-shm", "ctwatch.db-journal", "data/ctwatch.db.lock"])
+@pytest.mark.parametrize("name", ["ctwatch.db.lock", "ctwatch.db.daemon.lock",
+                                  "ctwatch.db.outbox.lock", "ctwatch.db-wal", "ctwatch.db-shm",
+                                  "ctwatch.db-journal", "data/ctwatch.db.lock"])
 def test_git_ignores_the_store_and_its_side_files(name: str) -> None:
     if shutil.which("git") is None:
         pytest.skip("git is not installed")

@@ -2,15 +2,16 @@
 really checked, and one trial's bad record or failed write costs that trial alone.
 
 ``ctwatch check`` runs in-process (click's runner) against a real local registry and a real
-SQLite file; the registry publishes a release in which every trial became TERMINATED and one
-record is malformed.
+store, a SQLite file and a PostgreSQL database (each test runs on both: on PostgreSQL a failed
+statement spoils the rest of its transaction, so what a trial writes must be a unit of its own);
+the registry publishes a release in which every trial became TERMINATED and one record is
+malformed.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import time
 import zlib
 from collections.abc import Callable
@@ -23,7 +24,6 @@ from click.testing import CliRunner, Result
 
 from ctwatch.cli import main
 from ctwatch.replay import Registry
-from ctwatch.store import Store
 from tests.conftest import (
     Faults,
     Study,
@@ -36,6 +36,8 @@ from tests.conftest import (
 from tests.helpers import MYELOMA
 
 DEPTH = 100_000
+
+pytestmark = pytest.mark.both_stores
 
 
 @pytest.fixture
@@ -128,9 +130,7 @@ def errors(result: Result) -> list[str]:
 
 
 def last_run(watcher: Watcher) -> dict[str, Any]:
-    with sqlite3.connect(watcher.folder / "ctwatch.db") as db:
-        db.row_factory = sqlite3.Row
-        return dict(db.execute("select * from runs order by id desc limit 1").fetchone())
+    return watcher.store.query("select * from runs order by id desc limit 1")[0]
 
 
 @pytest.mark.parametrize("malform", list(MALFORMED.values()), ids=list(MALFORMED))
@@ -158,14 +158,6 @@ def test_a_malformed_record_costs_its_own_trial_only_and_is_never_forgotten(
     assert "nothing to check" in invoke(watcher, "check").stderr
 
 
-def sql(watcher: Watcher, *statements: str) -> None:
-    with sqlite3.connect(watcher.folder / "ctwatch.db") as db:
-        for statement in statements:
-            db.execute(statement)
-
-
-FAIL_SNAPSHOTS = ("CREATE TRIGGER broken BEFORE INSERT ON snapshots "
-                  "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
 
 
 def test_a_damaged_table_fails_every_trial_in_one_line_and_the_next_run_redoes_them(
@@ -177,7 +169,7 @@ def test_a_damaged_table_fails_every_trial_in_one_line_and_the_next_run_redoes_t
         terminate(study)
         watcher.registry.publish(study)
     watcher.registry.data_timestamp = "2026-02-02T09:00:00"
-    sql(watcher, FAIL_SNAPSHOTS)
+    watcher.store.fail_writes("broken", "snapshots", "INSERT")
 
     result = invoke(watcher, "check")
     assert result.exit_code == 3
@@ -187,7 +179,7 @@ def test_a_damaged_table_fails_every_trial_in_one_line_and_the_next_run_redoes_t
     run = last_run(watcher)
     assert (run["status"], run["data_timestamp"]) == ("partial", None)
 
-    sql(watcher, "DROP TRIGGER broken")
+    watcher.store.allow_writes("broken", "snapshots")
     result = invoke(watcher, "check")
     assert result.exit_code == 0, result.stderr
     assert sorted(terminated(watcher)) == sorted(ids)
@@ -201,19 +193,18 @@ def test_a_store_that_cannot_even_record_failures_fails_the_run_in_one_line(
     watcher.registry.publish(study)
     watcher.registry.data_timestamp = "2026-02-02T09:00:00"
     broken = [(f"broken_{table}_{event}", table, event)
-              for table, event in (("trial_state", "INSERT"), ("trial_state", "UPDATE"),
-                                   ("runs", "UPDATE"))]
-    sql(watcher, FAIL_SNAPSHOTS, *(
-        f"CREATE TRIGGER {name} BEFORE {event} ON {table} "
-        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
-        for name, table, event in broken))
+              for table, event in (("snapshots", "INSERT"), ("trial_state", "INSERT"),
+                                   ("trial_state", "UPDATE"), ("runs", "UPDATE"))]
+    for name, table, event in broken:
+        watcher.store.fail_writes(name, table, event)
 
     result = invoke(watcher, "check")
     assert result.exit_code == 3
     [line] = errors(result)
     assert "disk is full" in line and "Traceback" not in result.stderr
 
-    sql(watcher, "DROP TRIGGER broken", *(f"DROP TRIGGER {name}" for name, _, _ in broken))
+    for name, table, _ in broken:
+        watcher.store.allow_writes(name, table)
     result = invoke(watcher, "check")
     assert result.exit_code == 0, result.stderr
     assert len(terminated(watcher)) == 1
@@ -273,13 +264,12 @@ def test_offline_a_check_fails_at_once_in_one_line(watcher: Watcher,
 
 def test_a_run_whose_process_died_shows_as_aborted_not_running(watcher: Watcher) -> None:
     assert invoke(watcher, "check").exit_code == 0
-    with Store(str(watcher.folder / "ctwatch.db")) as db:
+    with watcher.store.open() as db:
         db.start_run()  # and then the process dies: no lock is held, the row says "running"
     state = json.loads(invoke(watcher, "status", "--format", "json").stdout)
     assert (state["running"], state["last_run"]["status"]) == (False, "aborted")
     assert invoke(watcher, "check").exit_code == 0
-    with sqlite3.connect(watcher.folder / "ctwatch.db") as db:
-        statuses = [row[0] for row in db.execute("select status from runs order by id")]
+    statuses = [row["status"] for row in watcher.store.query("select status from runs order by id")]
     assert statuses == ["ok", "aborted", "ok"]  # the next run checked everything again
 
 
@@ -299,9 +289,8 @@ def test_the_alerts_of_the_trials_checked_go_out_even_when_the_run_then_fails(
     assert invoke(watcher, "check").exit_code == 0
     bad = ids[-1]  # checked last, after the healthy trials were stored
     release(watcher, "2026-02-02T09:00:00", bad, list_for_a_date)
-    sql(watcher, "CREATE TRIGGER full BEFORE UPDATE ON trial_state "
-                 "WHEN NEW.consecutive_failures > 0 "
-                 "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    watcher.store.fail_writes("failures_full", "trial_state", "UPDATE",
+                            when="NEW.consecutive_failures > 0")
     result = invoke(watcher, "check")
     assert result.exit_code == 3
     assert "disk is full" in result.stderr
@@ -326,9 +315,9 @@ def test_a_snapshot_the_new_parser_refuses_does_not_block_its_trial(watcher: Wat
     assert invoke(watcher, "check").exit_code == 0
     study = json.loads(watcher.registry.record(ids[0]) or b"{}")
     study["protocolSection"]["statusModule"]["startDateStruct"]["date"] = "2020-13-45"
-    sql(watcher, f"UPDATE snapshots SET parser_version = 1, raw = "  # as an older parser kept it
-                 f"X'{zlib.compress(json.dumps(study).encode()).hex()}' "
-                 f"WHERE nct_id = '{ids[0]}'")
+    watcher.store.execute("UPDATE snapshots SET parser_version = 1, raw = :raw "  # as an older
+                          "WHERE nct_id = :trial",  # parser kept it
+                          raw=zlib.compress(json.dumps(study).encode()), trial=ids[0])
     release(watcher, "2026-02-02T09:00:00")
     result = invoke(watcher, "check")
     assert result.exit_code == 0, result.stderr

@@ -97,7 +97,8 @@ def status(ctx: click.Context, fmt: str) -> None:
 @click.option("--retry", is_flag=True, help="Deliver the pending alerts now.")
 @click.option("--drop", metavar="CHANNEL",
               help="Give up the pending alerts of a channel no longer in the configuration.")
-@click.option("--wait", is_flag=True, help="Wait for a run in progress instead of exiting 4.")
+@click.option("--wait", is_flag=True,
+              help="With --drop: wait for a run in progress instead of exiting 4.")
 @click.pass_context
 @handle_errors
 def notify(ctx: click.Context, retry: bool, drop: str | None, wait: bool) -> None:
@@ -115,7 +116,7 @@ def notify(ctx: click.Context, retry: bool, drop: str | None, wait: bool) -> Non
         for alert in watcher.pending_alerts():
             click.echo(alert_line(alert, alert.channel in configured))
         return
-    done = watcher.deliver(wait=wait)
+    done = watcher.deliver()
     for channel, error in done.failed:
         log.error("alert not delivered on %s (kept for the next run): %s", channel, error)
     log.info("delivered %d alerts, %d pending", done.delivered, done.pending)

@@ -8,6 +8,10 @@ writes for one trial is written whole or not at all (its own transaction, or a s
 batch's: :meth:`Store.unit`), so a run killed at any point leaves every trial as it was
 before or after, never between.
 
+On PostgreSQL the JSON columns are ``jsonb`` (analysts query them), and the locks that keep
+one check at a time, one daemon and one deliverer per channel are the server's advisory locks,
+so they hold across hosts (:mod:`ctwatch.store.locks`; file locks for SQLite).
+
 Messages name the store by ``logs.mask_url`` of its URL (``postgresql://ops:***@db/ctwatch``);
 its password can also come apart from the URL (``Store(url, password)``, from
 ``store_password_env``), and is then registered with ``logs.secret``.
@@ -15,17 +19,15 @@ its password can also come apart from the URL (``Store(url, password)``, from
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import threading
 import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -33,15 +35,20 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ctwatch import logs
 from ctwatch.clock import stamp
-from ctwatch.errors import StoreBusy, StoreError
+from ctwatch.errors import StoreError
+from ctwatch.limits import STORE_CONNECT_TIMEOUT_S
 from ctwatch.model import Change, ChangeSet, Snapshot, Trial
 from ctwatch.store import rows
+from ctwatch.store.locks import locks_for
+from ctwatch.store.locks import reason as _reason
 from ctwatch.store.tables import (
     SCHEMA_VERSION as SCHEMA_VERSION,
 )
 from ctwatch.store.tables import (
     UNDELIVERED,
     change_sets,
+    json_as_is,
+    json_text,
     meta,
     migrate,
     outbox,
@@ -49,24 +56,14 @@ from ctwatch.store.tables import (
     snapshots,
     trial_state,
 )
+from ctwatch.urls import database_url as database_url
 
 _IN_CHUNK = 900  # ids in one IN (…): below SQLite's old limit of 999 parameters
-
-_BUSY = {
-    "run": "store {store}: another ctwatch run holds its lock ({path}); try again later or use "
-           "--wait",
-    "daemon": "store {store}: another ctwatch run daemon already uses it ({path})",
-}
 
 
 def content_hash(trial: Trial) -> str:
     """A hash of the trial's canonical JSON: equal content, equal hash."""
     return hashlib.sha256(rows.canonical_json(trial).encode()).hexdigest()
-
-
-def database_url(target: str) -> str:
-    """A SQLAlchemy URL from the ``store:`` setting: a URL, or a SQLite file path."""
-    return target if "://" in target else f"sqlite:///{Path(target).expanduser()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +104,10 @@ class Alert:
     maybe_sent: bool = False  # claimed but never confirmed: a run died while sending it
 
 
+class _NotAll(Exception):
+    """Not every alert of a claim could be claimed: the claim is rolled back."""
+
+
 class Store:
     """The snapshot store of one database."""
 
@@ -119,6 +120,7 @@ class Store:
         logs.secret(password)
         try:
             self.engine = _engine(_url(self.url, password, self.target), self.target)
+            self._locks = locks_for(self.engine, self.url, self.target)
             with self.engine.begin() as conn:
                 migrate(conn)
         except SQLAlchemyError as error:
@@ -134,20 +136,26 @@ class Store:
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, *, write: bool = True) -> Iterator[Connection]:
         """One database transaction. One opened inside another, in the same thread, is part
-        of it: a use case wraps its writes in ``with db.transaction():`` to make them one."""
+        of it: a use case wraps its writes in ``with db.transaction():`` to make them one.
+
+        On SQLite one that may ``write`` takes the write lock as it begins (BEGIN IMMEDIATE),
+        waiting for another process's transaction to end: one that read first would fail at
+        once if another process wrote in between ("database is locked")."""
         current = getattr(self._local, "conn", None)
         if current is not None:
             yield current
             return
         try:
-            with self.engine.begin() as conn:
-                self._local.conn = conn
-                try:
-                    yield conn
-                finally:
-                    self._local.conn = None
+            with self.engine.connect() as conn:
+                conn.execution_options(ctwatch_writes=write)
+                with conn.begin():
+                    self._local.conn = conn
+                    try:
+                        yield conn
+                    finally:
+                        self._local.conn = None
         except SQLAlchemyError as error:
             raise StoreError(f"store {self.target}: {_reason(error)}") from None
 
@@ -167,78 +175,42 @@ class Store:
         except SQLAlchemyError as error:
             raise StoreError(f"store {self.target}: {_reason(error)}") from None
 
-    @contextmanager
-    def lock(self, wait: bool = False, *, name: str = "run") -> Iterator[None]:
-        """Hold one of the store's locks across processes: ``run`` (one check at a time) or
-        ``daemon`` (one ``ctwatch run`` per store).
+    def lock(self, wait: bool = False, *, name: str = "run") -> AbstractContextManager[None]:
+        """Hold one of the store's locks across processes (across hosts for PostgreSQL):
+        ``run`` (one check at a time), ``daemon`` (one ``ctwatch run`` per store) or
+        ``outbox:CHANNEL`` (one process delivering a channel's alerts); StoreBusy at once when
+        another process holds it, unless ``wait``.
 
         A lock dies with its process (SIGKILL included), so it never goes stale."""
-        path = self._lock_path(name)
-        with self._lock_file(path) as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                raise StoreBusy(_BUSY[name].format(store=self.target, path=path)) from None
-            except OSError as error:
-                raise self._lock_error(path, error) from None
-            try:
-                _write_pid(handle)
-            except OSError as error:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                raise self._lock_error(path, error) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _lock_file(self, path: Path) -> IO[str]:
-        try:
-            return open(path, "a+")
-        except OSError as error:  # a folder in its place, no permission…
-            raise self._lock_error(path, error) from None
-
-    def _lock_error(self, path: Path, error: OSError) -> StoreError:
-        return StoreError(f"store {self.target}: cannot use its lock file {path} "
-                          f"({error.strerror or error})")
+        return self._locks.hold(name, wait)
 
     def locked(self, name: str = "run") -> bool:
-        """Whether some process holds one of the store's locks right now."""
-        try:
-            with self.lock(name=name):
-                return False
-        except StoreBusy:
-            return True
-
-    def _lock_path(self, name: str) -> Path:
-        suffix = ".lock" if name == "run" else f".{name}.lock"
-        database = self.engine.url.database
-        if self.engine.url.get_backend_name() == "sqlite" and database:
-            return Path(f"{database}{suffix}")
-        digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
-        return Path(os.environ.get("TMPDIR", "/tmp")) / f"ctwatch-{digest}{suffix}"
+        """Whether some process holds one of the store's locks right now. The lock is tested,
+        not taken: asking never turns a check away."""
+        return self._locks.held(name)
 
     # -- snapshots -------------------------------------------------------------------------
 
     def latest(self, nct_id: str) -> Snapshot | None:
-        with self.transaction() as conn:
+        with self.transaction(write=False) as conn:
             row = conn.execute(rows.snapshot_query().where(snapshots.c.nct_id == nct_id)
                                .order_by(snapshots.c.id.desc()).limit(1)).first()
         return rows.to_snapshot(row) if row else None
 
     def snapshot(self, snapshot_id: int) -> Snapshot | None:
-        with self.transaction() as conn:
+        with self.transaction(write=False) as conn:
             row = conn.execute(rows.snapshot_query().where(snapshots.c.id == snapshot_id)).first()
         return rows.to_snapshot(row) if row else None
 
     def snapshots(self, nct_id: str) -> list[Snapshot]:
-        with self.transaction() as conn:
+        with self.transaction(write=False) as conn:
             found = conn.execute(rows.snapshot_query().where(snapshots.c.nct_id == nct_id)
                                  .order_by(snapshots.c.id)).all()
         return [rows.to_snapshot(row) for row in found]
 
     def head(self, nct_id: str) -> Head | None:
         """Id, content hash and parser version of a trial's latest snapshot, without reading it."""
-        with self.transaction() as conn:
+        with self.transaction(write=False) as conn:
             row = conn.execute(rows.LATEST, {"trial": nct_id}).first()
         return Head(row.id, row.content_hash, row.parser_version) if row else None
 
@@ -250,13 +222,13 @@ class Store:
 
     def raw(self, snapshot_id: int) -> bytes:
         """The registry's own bytes of a snapshot, as fetched."""
-        with self.transaction() as conn:
+        with self.transaction(write=False) as conn:
             data = conn.execute(sa.select(snapshots.c.raw)
                                 .where(snapshots.c.id == snapshot_id)).scalar_one()
         return zlib.decompress(data)
 
     def trial_ids(self) -> list[str]:
-        with self.transaction() as conn:
+        with self.transaction(write=False) as conn:
             return list(conn.execute(sa.select(snapshots.c.nct_id).distinct()
                                      .order_by(snapshots.c.nct_id)).scalars())
 
@@ -300,24 +272,38 @@ class Store:
         query = sa.select(change_sets.c.id).order_by(change_sets.c.id.desc()).limit(limit)
         if nct_id:
             query = query.where(change_sets.c.nct_id == nct_id)
-        with self.transaction() as conn:
+        with self.transaction(write=False) as conn:
             return [rows.change_set(conn, ident) for ident in conn.execute(query).scalars()]
 
-    def pending_alerts(self) -> list[Alert]:
-        """Alerts not yet delivered (pending, or claimed by a run that died), oldest first."""
-        with self.transaction() as conn:
-            found = conn.execute(sa.select(outbox).where(outbox.c.status.in_(UNDELIVERED))
-                                 .order_by(outbox.c.id)).all()
+    def pending_alerts(self, channel: str | None = None) -> list[Alert]:
+        """Alerts not yet delivered (pending, or claimed by a run that died), oldest first;
+        those of ``channel`` only, if given."""
+        query = sa.select(outbox).where(outbox.c.status.in_(UNDELIVERED)).order_by(outbox.c.id)
+        if channel is not None:
+            query = query.where(outbox.c.channel == channel)
+        with self.transaction(write=False) as conn:
             return [Alert(row.id, row.channel, row.attempts, rows.change_set(conn, row.change_set),
                           row.last_error, row.claim, row.status == "sending")
-                    for row in found]
+                    for row in conn.execute(query).all()]
 
-    def claim(self, alert_ids: Sequence[int], identity: str) -> None:
+    def claim(self, alert_ids: Sequence[int], identity: str) -> bool:
         """Mark alerts as being sent in the message ``identity``, before it is sent; they keep
-        it until delivered, so that every try sends the same message."""
-        with self.transaction() as conn:
-            conn.execute(outbox.update().where(outbox.c.id.in_(list(alert_ids))).values(
-                status="sending", claim=identity, claimed_at=stamp()))
+        it until delivered, so that every try sends the same message. All or none: False, and
+        nothing claimed, when one of them was delivered, dropped or claimed for another message
+        since it was read (one UPDATE that says which rows it changed: PostgreSQL re-checks a
+        row another transaction changed meanwhile, SQLite lets one writer in at a time)."""
+        ids = set(alert_ids)
+        try:
+            with self.unit() as conn:
+                claimed = conn.execute(outbox.update().where(
+                    outbox.c.id.in_(ids), outbox.c.status.in_(UNDELIVERED),
+                    sa.or_(outbox.c.claim.is_(None), outbox.c.claim == identity),
+                ).values(status="sending", claim=identity, claimed_at=stamp())).rowcount
+                if claimed != len(ids):
+                    raise _NotAll
+        except _NotAll:
+            return False
+        return True
 
     def delivered(self, alert_ids: int | Sequence[int]) -> None:
         """Mark alerts delivered (all of a digest at once): they are never sent again."""
@@ -348,12 +334,13 @@ class Store:
 
     def set_meta(self, key: str, value: str | None) -> None:
         with self.transaction() as conn:
-            conn.execute(meta.delete().where(meta.c.key == key))
-            if value is not None:
-                conn.execute(meta.insert().values(key=key, value=value))
+            if value is None:
+                conn.execute(meta.delete().where(meta.c.key == key))
+            else:
+                rows.upsert(conn, meta, {"key": key}, {"value": value})
 
     def get_meta(self, key: str) -> str | None:
-        with self.transaction() as conn:
+        with self.transaction(write=False) as conn:
             return conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
 
     # -- runs and per-trial state -----------------------------------------------------------
@@ -381,7 +368,7 @@ class Store:
         query = sa.select(runs).order_by(runs.c.id.desc()).limit(1)
         if before is not None:
             query = query.where(runs.c.id < before)
-        with self.transaction() as conn:
+        with self.transaction(write=False) as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
@@ -390,18 +377,13 @@ class Store:
     def record_failure(self, nct_id: str, error: str) -> int:
         """Note a failed check of a trial; returns its consecutive failures."""
         with self.transaction() as conn:
-            state = rows.trial_state_row(conn, nct_id)
-            failures = (state.consecutive_failures if state else 0) + 1
-            values = {"last_checked": stamp(), "consecutive_failures": failures,
-                      "last_error": error}
-            rows.upsert_state(conn, nct_id, values)
-            return failures
+            return rows.count_failure(conn, nct_id, error)
 
     def reads(self) -> dict[str, Read]:
         """What the last full read of each trial found, by trial."""
         columns = (trial_state.c.nct_id, trial_state.c.registry_date, trial_state.c.raw_hash,
                    trial_state.c.last_full_read)
-        with self.transaction() as conn:
+        with self.transaction(write=False) as conn:
             return {row.nct_id: Read(row.registry_date, row.raw_hash, row.last_full_read)
                     for row in conn.execute(sa.select(*columns))}
 
@@ -424,16 +406,9 @@ class Store:
     def trial_states(self) -> list[dict[str, Any]]:
         """Each trial's state for ``ctwatch status`` (the raw hash is no concern of people)."""
         shown = [column for column in trial_state.c if column.name != "raw_hash"]
-        with self.transaction() as conn:
+        with self.transaction(write=False) as conn:
             found = conn.execute(sa.select(*shown).order_by(trial_state.c.nct_id)).all()
         return [row._asdict() for row in found]
-
-
-def _write_pid(handle: IO[str]) -> None:
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
 
 
 def _url(target: str, password: str | None, shown: str) -> URL:
@@ -449,7 +424,7 @@ def _url(target: str, password: str | None, shown: str) -> URL:
 
 def _engine(url: URL, shown: str) -> Engine:
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(url, **_options(url))
     except ImportError as error:  # config check says so first, for check, run and notify
         raise StoreError(f"store {shown}: the {url.get_backend_name()} driver "
                          f"{error.name or error} is not installed") from None
@@ -475,14 +450,18 @@ def _engine(url: URL, shown: str) -> Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN")
+            writes = conn.get_execution_options().get("ctwatch_writes", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
     return engine
 
 
-def _reason(error: SQLAlchemyError) -> str:
-    lines = str(getattr(error, "orig", None) or error).splitlines()
-    return logs.mask_url(lines[0]) if lines else type(error).__name__
-
-
-
+def _options(url: URL) -> dict[str, Any]:
+    """create_engine's options for the database: for PostgreSQL, JSON passed as the text the
+    code writes and reads (jsonb in the database), a bound on the wait for the server, and
+    pooled connections tested before use (the daemon's outlive a restart of the server)."""
+    if url.get_backend_name() != "postgresql":
+        return {}
+    connect = {} if "connect_timeout" in url.query else {"connect_timeout": STORE_CONNECT_TIMEOUT_S}
+    return {"json_serializer": json_as_is, "json_deserializer": json_text,
+            "connect_args": connect, "pool_pre_ping": True}

@@ -20,7 +20,6 @@ from ctwatch.store.tables import change_sets, outbox, snapshots, trial_state
 LATEST = (sa.select(snapshots.c.id, snapshots.c.content_hash, snapshots.c.parser_version)
           .where(snapshots.c.nct_id == sa.bindparam("trial"))
           .order_by(snapshots.c.id.desc()).limit(1))
-_UPDATE_STATE = trial_state.update().where(trial_state.c.nct_id == sa.bindparam("trial"))
 _INSERT_SNAPSHOT = snapshots.insert()
 
 
@@ -84,26 +83,60 @@ def trial_state_row(conn: Connection, nct_id: str) -> Any:
 
 
 def upsert_state(conn: Connection, nct_id: str, values: dict[str, Any]) -> None:
-    """Update a trial's state, or insert it if the trial has none yet: one statement (INSERT …
-    ON CONFLICT DO UPDATE, which SQLite and PostgreSQL both speak)."""
+    """Update a trial's state, or insert it if the trial has none yet."""
+    upsert(conn, trial_state, {"nct_id": nct_id}, values)
+
+
+def upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+    """Update the row of ``table`` whose primary key is ``key``, or insert it: one statement
+    (INSERT … ON CONFLICT DO UPDATE, which SQLite and PostgreSQL both speak), so that two
+    processes writing the same row at once never both insert it."""
     dialect = conn.dialect.name
     if dialect not in ("sqlite", "postgresql"):
-        if conn.execute(_UPDATE_STATE, {"trial": nct_id, **values}).rowcount == 0:
-            conn.execute(trial_state.insert(), {"nct_id": nct_id, **values})
+        where = [table.c[name] == value for name, value in key.items()]
+        if conn.execute(table.update().where(*where).values(values)).rowcount == 0:
+            conn.execute(table.insert().values({**key, **values}))
         return
-    key = (dialect, tuple(values))
-    if key not in _UPSERTS:
-        _UPSERTS[key] = _upsert(dialect, tuple(values))
-    conn.execute(_UPSERTS[key], {"nct_id": nct_id, **values})
+    statement = (dialect, table.name, tuple(key), tuple(values))
+    if statement not in _UPSERTS:
+        _UPSERTS[statement] = _upsert(dialect, table, tuple(key), tuple(values))
+    conn.execute(_UPSERTS[statement], {**key, **values})
 
 
-_UPSERTS: dict[tuple[str, tuple[str, ...]], Any] = {}  # by dialect and columns written
+_UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}  # built once each
 
 
-def _upsert(dialect: str, columns: tuple[str, ...]) -> Any:
-    insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(trial_state)
-    return insert.on_conflict_do_update(index_elements=[trial_state.c.nct_id],
+def _upsert(dialect: str, table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(table)
+    return insert.on_conflict_do_update(index_elements=[table.c[name] for name in key],
                                         set_={name: insert.excluded[name] for name in columns})
+
+
+def count_failure(conn: Connection, nct_id: str, error: str) -> int:
+    """Note a failed check of a trial in its state; its consecutive failures, this one
+    included. One statement on SQLite and PostgreSQL (an upsert returning the count)."""
+    moment = stamp()
+    if conn.dialect.name not in ("sqlite", "postgresql"):
+        state = trial_state_row(conn, nct_id)
+        failures = (state.consecutive_failures if state else 0) + 1
+        upsert_state(conn, nct_id, {"last_checked": moment, "consecutive_failures": failures,
+                                    "last_error": error})
+        return failures
+    if conn.dialect.name not in _COUNT_FAILURE:
+        insert = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}").insert(
+            trial_state)
+        _COUNT_FAILURE[conn.dialect.name] = insert.on_conflict_do_update(
+            index_elements=[trial_state.c.nct_id],
+            set_={"last_checked": insert.excluded.last_checked,
+                  "last_error": insert.excluded.last_error,
+                  "consecutive_failures": trial_state.c.consecutive_failures + 1},
+        ).returning(trial_state.c.consecutive_failures)
+    return conn.execute(_COUNT_FAILURE[conn.dialect.name], {
+        "nct_id": nct_id, "last_checked": moment, "consecutive_failures": 1,
+        "last_error": error}).scalar_one()
+
+
+_COUNT_FAILURE: dict[str, Any] = {}  # the statement, by dialect, built once
 
 
 def mark_success(conn: Connection, nct_id: str,

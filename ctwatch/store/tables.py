@@ -1,17 +1,44 @@
 """The store's tables and their migrations: the one place its schema is written down.
 
 A new store is created at SCHEMA_VERSION; an older one is brought to it one step at a time
-(MIGRATIONS); a store written by a newer ctwatch is refused rather than misread.
+(MIGRATIONS, the same statements on SQLite and PostgreSQL unless a step says otherwise); a
+store written by a newer ctwatch is refused rather than misread. JSON columns are TEXT on
+SQLite and ``jsonb`` on PostgreSQL, for analysts' queries (``trial->'status'->>'overall'``);
+the code writes and reads them as JSON text either way.
 """
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from ctwatch.errors import StoreError
+from ctwatch.store.locks import migrating
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+
+#: JSON, as text the code writes and reads (canonical, hashed as written); jsonb on PostgreSQL
+JSON_TEXT = sa.Text().with_variant(JSONB(), "postgresql")
+
+
+#: a JSON escape of U+0000 (not an escaped backslash followed by "u0000")
+_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def json_as_is(text: str) -> str:
+    """The PostgreSQL driver's JSON serializer: the code hands it JSON text already. jsonb
+    refuses U+0000, which registry text may hold: it is stored as U+FFFD (the snapshot's hash,
+    taken before, and its raw payload keep the original)."""
+    return _NUL.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+
+def json_text(data: Any) -> str:
+    """The PostgreSQL driver's JSON deserializer: the text, which the code parses itself."""
+    return data if isinstance(data, str) else bytes(data).decode()
 
 metadata = sa.MetaData()
 
@@ -31,7 +58,7 @@ snapshots = sa.Table(
     sa.Column("registry_date", sa.String(32)),
     sa.Column("parser_version", sa.Integer, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
-    sa.Column("trial", sa.Text, nullable=False),
+    sa.Column("trial", JSON_TEXT, nullable=False),
     sa.Column("raw", sa.LargeBinary, nullable=False),
 )
 change_sets = sa.Table(
@@ -42,13 +69,13 @@ change_sets = sa.Table(
     sa.Column("to_snapshot", sa.Integer, sa.ForeignKey("snapshots.id"), nullable=False,
               unique=True),
     sa.Column("created_at", sa.String(32), nullable=False),
-    sa.Column("changes", sa.Text, nullable=False),
+    sa.Column("changes", JSON_TEXT, nullable=False),
 )
 outbox = sa.Table(
     "outbox", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("change_set", sa.Integer, sa.ForeignKey("change_sets.id"), nullable=False),
-    sa.Column("channel", sa.String(128), nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),  # a name, or file:PATH, email:TO…
     sa.Column("status", sa.String(16), nullable=False, default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),
@@ -69,7 +96,7 @@ runs = sa.Table(
     sa.Column("finished_at", sa.String(32)),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("data_timestamp", sa.String(32)),
-    sa.Column("counts", sa.Text, nullable=False, default="{}"),
+    sa.Column("counts", JSON_TEXT, nullable=False, default="{}"),
 )
 trial_state = sa.Table(
     "trial_state", metadata,
@@ -89,6 +116,7 @@ trial_state = sa.Table(
 
 def migrate(conn: Connection) -> None:
     """Bring the schema to SCHEMA_VERSION; refuse a store written by a newer ctwatch."""
+    migrating(conn)
     metadata.create_all(conn, tables=[meta])
     found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
     version = int(found) if found else 0
@@ -117,8 +145,18 @@ def _v3_trial_reads(conn: Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE trial_state ADD COLUMN {column}"))
 
 
+def _v4_postgresql_types(conn: Connection) -> None:
+    # SQLite keeps any text in any column; PostgreSQL gets jsonb, and channel names of any length.
+    if conn.dialect.name != "postgresql":
+        return
+    for table, column in (("snapshots", "trial"), ("change_sets", "changes"), ("runs", "counts")):
+        conn.execute(sa.text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE jsonb "
+                             f"USING {column}::jsonb"))
+    conn.execute(sa.text("ALTER TABLE outbox ALTER COLUMN channel TYPE text"))
+
+
 #: schema version → the step that brings a store of version - 1 to it
-MIGRATIONS = {2: _v2_outbox_claims, 3: _v3_trial_reads}
+MIGRATIONS = {2: _v2_outbox_claims, 3: _v3_trial_reads, 4: _v4_postgresql_types}
 
 #: outbox states of an alert still owed to its channel
 UNDELIVERED = ("pending", "sending")

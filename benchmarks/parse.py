@@ -82,7 +82,7 @@ def record_ratio(raw: bytes, repeat: int) -> float:
 PARTS = (
     ("json.loads", ("/json/",)),
     ("markup", ("ctwatch/markup.py", "/markdown_it/", "/lxml/", "/html/")),
-    ("thresholds", ("ctwatch/thresholds.py",)),
+    ("thresholds", ("ctwatch/thresholds.py", "ctwatch/measures.py", "ctwatch/phrases.py")),
     ("criteria tree", ("ctwatch/criteria.py",)),
     ("arm links, dosing", ("ctwatch/dosing.py", "ctwatch/sources/linking.py")),
     ("API v2 reader", ("ctwatch/sources/",)),

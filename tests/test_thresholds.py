@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ctwatch import sources, thresholds
+from ctwatch import measures, sources, thresholds
 from ctwatch.model import Criterion, Threshold
 from ctwatch.thresholds import extract
 from tests.helpers import FIXTURES
@@ -238,7 +238,7 @@ def test_a_measure_is_never_punctuation_nor_a_bare_function_word() -> None:
     for text in texts:
         for bound in extract(text):
             assert bound.measure is None or re.search(r"[^\W\d_]", bound.measure), (text, bound)
-            assert bound.measure not in thresholds._FUNCTION, (text, bound)
+            assert bound.measure not in measures._FUNCTION, (text, bound)
             if bound.measure is not None:
                 measure = bound.measure
                 assert measure[0].isalnum() and measure[-1] not in ",;:-(", (text, bound)
@@ -273,15 +273,15 @@ CLAUSES = [
 
 @pytest.mark.parametrize("clause", CLAUSES, ids=[c[:30] or "empty" for c in CLAUSES])
 def test_clause_words_are_read_as_the_regexes_read_them(clause: str) -> None:
-    assert thresholds._without_trailing(clause) == OLD_TRAILING.sub("", clause)
-    assert thresholds._after_connective(clause) == OLD_CONNECTIVE.sub("", clause)
+    assert measures._without_trailing(clause) == OLD_TRAILING.sub("", clause)
+    assert measures._after_connective(clause) == OLD_CONNECTIVE.sub("", clause)
 
 
 def split_without_trailing(clause: str) -> str:
     """The reading _without_trailing short-cuts (issue 13): every word split off first."""
     parts = re.split(r"(\s+)", clause)
     end = len(parts)
-    while end > 2 and thresholds._TRAILING_WORD.fullmatch(parts[end - 1]):
+    while end > 2 and measures._TRAILING_WORD.fullmatch(parts[end - 1]):
         end -= 2
     return "".join(parts[:end])
 
@@ -292,10 +292,10 @@ def split_without_trailing(clause: str) -> str:
 @example("platelet count of")
 @example("x Count OF is ")
 def test_any_clause_is_read_as_before(clause: str) -> None:
-    assert thresholds._without_trailing(clause) == split_without_trailing(clause)
+    assert measures._without_trailing(clause) == split_without_trailing(clause)
     one_line = " ".join(clause.split())  # as _measure hands them over
-    assert thresholds._without_trailing(one_line) == OLD_TRAILING.sub("", one_line)
-    assert thresholds._after_connective(one_line) == OLD_CONNECTIVE.sub("", one_line)
+    assert measures._without_trailing(one_line) == OLD_TRAILING.sub("", one_line)
+    assert measures._after_connective(one_line) == OLD_CONNECTIVE.sub("", one_line)
 
 
 @given(st.lists(st.sampled_from(
@@ -307,7 +307,7 @@ def test_any_clause_is_read_as_before(clause: str) -> None:
 @example("back pain for")
 def test_a_plain_clause_is_read_as_every_step_reads_it(clause: str) -> None:
     for text in (clause, " " + clause + " "):
-        assert thresholds._measure(text) == thresholds._read_measure(text)
+        assert measures._measure(text) == measures._read_measure(text)
 
 
 def test_a_number_too_long_for_a_float_is_no_bound() -> None:
@@ -321,7 +321,7 @@ def test_a_number_too_long_for_a_float_is_no_bound() -> None:
 # Each pattern starts with a lookahead that only skips what cannot start a match; without it,
 # each is the pattern that was there before, and must find the same matches.
 PATTERNS = {"bound": thresholds._PATTERN, "range": thresholds._RANGE,
-            "connective": thresholds._CONNECTIVE}
+            "connective": measures._CONNECTIVE}
 # Pieces of criteria, and characters that fold to ASCII letters under re.IGNORECASE
 # ("İ", "ı", "ſ", "K" as the Kelvin sign), put together at random, mostly with spaces.
 PIECES = ["≥", ">/=", "<", "≤", "=", "1", "18", "1,500", "0,1", "2.5", "٣", "years", "mg/dL",
@@ -399,7 +399,7 @@ def old_open_clause(before: str) -> str:
 
 @given(st.text(alphabet="() ab", max_size=40))
 def test_the_open_clause_is_read_as_it_was(before: str) -> None:
-    assert thresholds._open_clause(before) == old_open_clause(before)
+    assert measures._open_clause(before) == old_open_clause(before)
 
 
 def test_text_without_a_digit_is_not_searched(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -329,15 +329,18 @@ class _Pass:
         """Store a batch's trials, up to one whose failure the store cannot record (the
         error, returned so that the trials before it are committed)."""
         saved = []
+        # one query for the batch, not one a trial, for the first check's many new trials
+        stored = self.db.with_snapshots([r.registry_nct_id for r in batch
+                                         if isinstance(r, Fetched)])
         for result in batch:
             try:
-                saved.append(self._read_one(result, reads, total))
+                saved.append(self._read_one(result, reads, stored, total))
             except StoreError as error:
                 return saved, error
         return saved, None
 
     def _read_one(self, result: Fetched | FetchError, reads: Mapping[str, Read],
-                  total: int) -> Saved:
+                  stored: set[str], total: int) -> Saved:
         self.report.checked += 1
         self.progress(self.report.checked, total)
         if isinstance(result, FetchError):
@@ -345,13 +348,14 @@ class _Pass:
             return _NOTHING
         try:
             with self.db.unit():  # a failed trial leaves nothing behind but its failure
-                return self._check_one(result, reads.get(result.registry_nct_id))
+                return self._check_one(result, reads.get(result.registry_nct_id),
+                                       new=result.registry_nct_id not in stored)
         except Exception as error:  # a bad record is data: it fails its own trial only
             log.debug("%s: check failed", result.nct_id, exc_info=True)
             self._failed(result.nct_id, _trial_error(result.nct_id, error), describe(error))
             return _NOTHING
 
-    def _check_one(self, fetched: Fetched, last_read: Read | None) -> Saved:
+    def _check_one(self, fetched: Fetched, last_read: Read | None, *, new: bool) -> Saved:
         digest = raw_hash(fetched.raw)
         if last_read is not None and last_read.raw_hash == digest:  # nothing but bookkeeping
             self.db.mark_read(fetched.registry_nct_id, last_read.registry_date, digest)
@@ -361,7 +365,7 @@ class _Pass:
         reading = Reading(fetched, trial, "api_v2", trial.status.last_update_posted,
                           plan.rules_for(trial.nct_id), plan.today())
         channels = plan.channels_for(trial.nct_id)
-        return record(db=self.db, reading=reading, raw_hash=digest,
+        return record(db=self.db, reading=reading, raw_hash=digest, new=new,
                       channels=lambda changes: [c.name for c in channels if _wants(c, changes)])
 
     def _stored(self, saved: Iterable[Saved]) -> None:

@@ -18,7 +18,7 @@ import dataclasses
 import gc
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -244,9 +244,10 @@ def _single(loader: Any, node: yaml.Node) -> None:
     loader.get_event()
 
 
-def parse_config(document: Any) -> Config:
+def parse_config(document: Any, *, trials: Sequence[TrialEntry] | None = None) -> Config:
     """A Config from the parsed YAML document (None for an empty file); raises the first
-    problem. :func:`ctwatch.validate.problems_of` lists every one, from the same checks."""
+    problem. :func:`ctwatch.validate.problems_of` lists every one, from the same checks.
+    ``trials``: the entries of the ``trials:`` section, read and checked already."""
     if document is None:
         return Config()
     if not isinstance(document, Mapping):
@@ -258,7 +259,8 @@ def parse_config(document: Any) -> Config:
     return Config(
         store=store,
         api=dataclasses.replace(ApiSettings(), **dict(api)),
-        trials=tuple(_valid(trial_entries(document.get("trials")))),
+        trials=tuple(_valid(trial_entries(document.get("trials"))) if trials is None
+                     else trials),
         schedule=document.get("schedule"),
         notify=parse_notify(document.get("notify")),
         rules=parse_rules(document.get("rules")),

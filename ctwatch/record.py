@@ -43,14 +43,15 @@ class Reading:
 
 
 def record(db: Store, reading: Reading, *, channels: Channels = lambda _: [],
-           raw_hash: str | None = None) -> Saved:
+           raw_hash: str | None = None, new: bool = False) -> Saved:
     """Store a version of a trial: a snapshot if its content is new, the change set against
     the trial's latest snapshot if anything changed, and an alert for each of ``channels``.
-    ``raw_hash``: the version was read in full from the registry, and its record hashes so."""
+    ``raw_hash``: the version was read in full from the registry, and its record hashes so;
+    ``new``: the store was found to hold no snapshot of the trial (in this transaction)."""
     snapshot = _snapshot(reading)
     raw = reading.fetched.raw
     with db.transaction():  # reads too: one begin and one commit for the whole trial
-        head = db.head(snapshot.nct_id)
+        head = None if new else db.head(snapshot.nct_id)
         if head and head[1:] == (snapshot.content_hash, sources.PARSER_VERSION):
             return db.save_after(head, snapshot, raw, raw_hash=raw_hash)  # nothing to diff
         stored = db.latest(snapshot.nct_id) if head else None  # a new trial has none

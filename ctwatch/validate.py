@@ -31,10 +31,16 @@ def load(path: str | Path, *, required: bool = True, daemon: bool = False) -> Co
     or ConfigProblems if :func:`problems_of` finds anything. ``daemon``: the command needs a
     schedule (run)."""
     document = config.read_document(path, required=required)
-    found = problems_of(document, daemon=daemon)
+    trials = _trials(document)  # read once for both: a config may list 100,000 trials
+    found = problems_of(document, daemon=daemon, trials=trials)
     if found:
         raise ConfigProblems(found)
-    return config.parse_config(document)
+    return config.parse_config(document, trials=[t for t in trials if isinstance(t, TrialEntry)])
+
+
+def _trials(document: Any) -> Trials:
+    section = document.get("trials") if isinstance(document, Mapping) else None
+    return list(config.trial_entries(section))
 
 
 def problems(path: str | Path) -> list[ConfigError]:
@@ -47,9 +53,11 @@ def problems(path: str | Path) -> list[ConfigError]:
     return problems_of(document)
 
 
-def problems_of(document: Any, *, daemon: bool = False) -> list[ConfigError]:
+def problems_of(document: Any, *, daemon: bool = False,
+                trials: Trials | None = None) -> list[ConfigError]:
     """Every problem of a parsed config document (None: an empty or missing file), section
-    by section; [] when it is usable. ``daemon``: a missing schedule is one too."""
+    by section; [] when it is usable. ``daemon``: a missing schedule is one too; ``trials``:
+    the ``trials:`` section read already."""
     if document is None:
         document = {}
     if not isinstance(document, Mapping):
@@ -60,7 +68,7 @@ def problems_of(document: Any, *, daemon: bool = False) -> list[ConfigError]:
         found += _store_password_problems(document["store_password_env"], document.get("store"))
     found += [item for item in config.api_values(document.get("api"))
               if isinstance(item, ConfigError)]
-    trials = list(config.trial_entries(document.get("trials")))
+    trials = _trials(document) if trials is None else trials
     found += [item for item in trials if isinstance(item, ConfigError)]
     if document.get("trials") in (None, []):
         found.append(ConfigError(config.NO_TRIALS, key="trials"))

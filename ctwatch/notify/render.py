@@ -22,14 +22,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
-
-from jinja2 import Environment, PackageLoader, StrictUndefined, Template
+from typing import TYPE_CHECKING, Any
 
 from ctwatch import __version__
 from ctwatch.model import ChangeSet, Snapshot
 from ctwatch.notify import present
 from ctwatch.notify.present import links, subject
+
+if TYPE_CHECKING:
+    from jinja2 import Environment, Template
 
 __all__ = ["diff_html", "html_fragment", "links", "markdown_escape", "message_html",
            "message_markdown", "message_text", "report_html", "subject", "text"]
@@ -55,6 +56,9 @@ def markdown_escape(value: Any) -> str:
 
 @cache
 def _environment(kind: str) -> Environment:
+    # Jinja2 (and the asyncio it imports) only when a message is made, not for every check
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
     options: dict[str, Any] = {"autoescape": kind == "html"}
     if kind == "markdown":
         options["finalize"] = markdown_escape

@@ -232,6 +232,16 @@ class Store:
             return list(conn.execute(sa.select(snapshots.c.nct_id).distinct()
                                      .order_by(snapshots.c.nct_id)).scalars())
 
+    def with_snapshots(self, nct_ids: Sequence[str]) -> set[str]:
+        """Which of these trials have a snapshot (a statement per 900 ids)."""
+        found: set[str] = set()
+        with self.transaction(write=False) as conn:
+            for start in range(0, len(nct_ids), _IN_CHUNK):
+                chunk = list(nct_ids[start:start + _IN_CHUNK])
+                found.update(conn.execute(sa.select(snapshots.c.nct_id).distinct()
+                                          .where(snapshots.c.nct_id.in_(chunk))).scalars())
+        return found
+
     def save(self, snapshot: Snapshot, raw: bytes, changes: Sequence[Change] = (),
              channels: Sequence[str] = (), *, raw_hash: str | None = None) -> Saved:
         """Store a checked trial in one transaction: a snapshot if its content is new, the

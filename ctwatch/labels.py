@@ -11,6 +11,8 @@ against the references (reference/classic-page.md, reference/ctgov-api.md and re
     classic        the classic study page shows the label as written ("Primary Completion Date")
     api:KEY        API v2's field KEY in words (``whyStopped`` → "Why Stopped"; a list's
                    element in the singular: ``otherNames`` → "Other Name")
+    xml:TAG        the legacy XML element TAG in words (``results_first_posted`` → "Results
+                   First Posted"), where neither the page nor API v2 has a better name
     ctwatch        ctwatch's own, made of the registry's words ("Enrollment Type",
                    "Inclusion criterion"): the registry has no label of its own there
 
@@ -61,6 +63,13 @@ FIELDS: dict[str, tuple[str, str]] = {
     "status.first_posted": ("First Posted", "classic"),
     "status.last_update_posted": ("Last Update Posted", "classic"),
     "status.has_results": ("Has Results", "api:hasResults"),
+    "status.results_first_submitted": ("Results First Submitted", "xml:results_first_submitted"),
+    "status.results_first_posted": ("Results First Posted", "xml:results_first_posted"),
+    # a certification that results may be delayed, or a request to extend their deadline
+    "status.disposition_first_submitted": ("Disposition First Submitted",
+                                           "xml:disposition_first_submitted"),
+    "status.disposition_first_posted": ("Disposition First Posted",
+                                        "xml:disposition_first_posted"),
     "design.study_type": ("Study Type", "classic"),
     "design.phases": ("Phase", "classic"),
     "design.allocation": ("Allocation", "classic"),
@@ -70,6 +79,10 @@ FIELDS: dict[str, tuple[str, str]] = {
     "design.enrollment": ("Enrollment", "classic"),
     "design.enrollment.count": ("Enrollment", "classic"),
     "design.enrollment.type": ("Enrollment Type", "ctwatch"),
+    "oversight.is_fda_regulated_drug": ("Studies a U.S. FDA-regulated Drug Product", "classic"),
+    "oversight.is_fda_regulated_device": ("Studies a U.S. FDA-regulated Device Product",
+                                          "classic"),
+    "oversight.is_us_export": ("Product Manufactured in and Exported from the U.S.", "classic"),
     "arms[]": ("Arm", "classic"),
     "arms[].label": ("Label", "api:label"),
     "arms[].type": ("Type", "api:type"),

@@ -10,7 +10,7 @@ import json
 import operator
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from enum import Enum, StrEnum
 from importlib import resources
 from typing import Any, get_args, get_origin, get_type_hints
@@ -18,7 +18,10 @@ from typing import Any, get_args, get_origin, get_type_hints
 from ctwatch import labels
 from ctwatch.errors import InvalidNctId
 
-SCHEMA_VERSION = 1
+#: The version of the published shape; 2 (issue 16) added ``oversight`` and the results and
+#: certification dates of ``status``. ``Trial.from_dict`` reads an older object as this one,
+#: the fields it lacks at their defaults.
+SCHEMA_VERSION = 2
 
 # ASCII only: \d and re.IGNORECASE would also take full-width or Arabic-Indic digits.
 _NCT_ID = re.compile(r"\s*[nN][cC][tT]([0-9]{8})\s*")
@@ -49,7 +52,13 @@ class Record:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:
         hints = _hints(cls)
-        return cls(**{f.name: _load(hints[f.name], data.get(_key(f.name))) for f in fields(cls)})  # type: ignore[arg-type]
+        # A key an older schema did not have keeps its field's default (a record, not None).
+        return cls(**{f.name: _load(hints[f.name], data.get(_key(f.name))) for f in fields(cls)  # type: ignore[arg-type]
+                      if _key(f.name) in data or not _has_default(f)})
+
+
+def _has_default(f: Any) -> bool:
+    return f.default is not MISSING or f.default_factory is not MISSING
 
 
 _LAYOUTS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
@@ -136,6 +145,12 @@ class Status(Record):
     first_posted: str | None = None
     last_update_posted: str | None = None
     has_results: bool = False
+    results_first_submitted: str | None = None
+    results_first_posted: str | None = None
+    # "Certification/Extension First Submitted": a certification that results may be delayed
+    # or a request to extend their deadline (42 CFR 11.44(b), (e)); legacy XML "disposition"
+    disposition_first_submitted: str | None = None
+    disposition_first_posted: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +168,16 @@ class Design(Record):
     masking: str | None = None
     primary_purpose: str | None = None
     enrollment: Enrollment = field(default_factory=Enrollment)
+
+
+@dataclass(frozen=True, slots=True)
+class Oversight(Record):
+    """The record's answers on U.S. FDA oversight (FDAAA 801): Yes, No, or not given (None).
+    Whether the trial holds an IND or IDE is not published."""
+
+    is_fda_regulated_drug: bool | None = None
+    is_fda_regulated_device: bool | None = None
+    is_us_export: bool | None = None  # product manufactured in and exported from the U.S.
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +291,7 @@ class Trial(Record):
     keywords: tuple[str, ...] = ()
     status: Status = field(default_factory=Status)
     design: Design = field(default_factory=Design)
+    oversight: Oversight = field(default_factory=Oversight)
     arms: tuple[Arm, ...] = ()
     interventions: tuple[Intervention, ...] = ()
     outcomes: tuple[Outcome, ...] = ()
@@ -278,6 +304,15 @@ class Trial(Record):
         data = Record.to_dict(self)
         # schema_version leads the published object, as in DESIGN §3.
         return {"schema_version": data.pop("schema_version"), **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trial:
+        """A trial from its published shape, also as an older schema version wrote it: read
+        as this version's trial, what that version did not hold at its default."""
+        trial: Trial = super(Trial, cls).from_dict(data)
+        if trial.schema_version != SCHEMA_VERSION:
+            trial = replace(trial, schema_version=SCHEMA_VERSION)
+        return trial
 
 
 def schema() -> dict[str, Any]:

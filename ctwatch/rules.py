@@ -62,10 +62,16 @@ DEFAULTS: tuple[Default, ...] = (
     Default("status.overall", "status", Severity.MAJOR),
     Default("status.why_stopped", "status", Severity.MAJOR),
     Default("status.has_results", "results", Severity.MAJOR),  # results posted (or withdrawn)
+    Default("status.results_first_posted", "results", Severity.MAJOR),  # issue 16
+    # a certification or extension request: the results deadline moves (42 CFR 11.44(b), (e))
+    Default("status.disposition_first_submitted", "results", Severity.MAJOR),
+    Default("status.results_first_submitted", "results", Severity.MINOR),
+    Default("status.disposition_first_posted", "results", Severity.MINOR),
     Default("status.primary_completion", "dates", Severity.MAJOR),
     Default("status", "dates", Severity.MINOR),
     Default("design.enrollment", "enrollment", Severity.MAJOR),
     Default("design", "design", Severity.MAJOR),
+    Default("oversight", "oversight", Severity.MINOR),  # the FDA Yes/No answers of the record
     Default("outcomes[*].kind", "primary_outcome", Severity.CRITICAL, either_in=("primary",)),
     Default("outcomes[primary: *]", "primary_outcome", Severity.CRITICAL),
     Default("outcomes[secondary: *]", "secondary_outcome", Severity.MAJOR),

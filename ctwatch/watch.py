@@ -16,8 +16,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ctwatch import checks, imports, outbox, status, timeline
 from ctwatch.checks import Plan, RunReport
@@ -30,6 +31,9 @@ from ctwatch.rules import Rules
 from ctwatch.signals import stop_signals
 from ctwatch.status import Status
 from ctwatch.store import Alert, Store
+
+if TYPE_CHECKING:
+    from ctwatch.compliance import Assessment
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +159,14 @@ class Watcher:
         """Stored change sets, newest first."""
         with self.store() as db:
             return db.change_sets(nct_id, limit=limit)
+
+    def compliance(self, nct_ids: Sequence[str], today: date) -> list[Assessment]:
+        """FDAAA 801 / 42 CFR 11 findings of the trials named (every stored trial: none), as
+        of ``today``, from their stored versions."""
+        from ctwatch.compliance import from_store
+
+        with self.store() as db:
+            return from_store(db, nct_ids, today)
 
 
 @contextmanager

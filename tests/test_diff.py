@@ -231,6 +231,16 @@ CASES = [
         ("status.has_results", "changed", "major",
          {"category": "results", "summary": "status.has_results: no → yes"}),
     ]),
+    Case("results first posted, a certification submitted (issue 16)", lambda t: status(
+        t, results_first_posted="2025-02-20", disposition_first_submitted="2024-09-01"), [
+        ("status.results_first_posted", "added", "major", {"category": "results"}),
+        ("status.disposition_first_submitted", "added", "major", {"category": "results"}),
+    ]),
+    Case("an FDA oversight answer", lambda t: replace(t, oversight=replace(
+        t.oversight, is_us_export=False)), [
+        ("oversight.is_us_export", "changed", "minor",
+         {"category": "oversight", "old": True, "new": False}),
+    ]),
     Case("primary outcome changed after start", lambda t: outcome_measured(
         t, "Overall response rate (ORR) (Phase II only)", time_frame="12 months"), [
         (f"outcomes[{ORR}].time_frame", "changed", "critical",

@@ -4,6 +4,7 @@ refused without expanding anything."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import Counter
@@ -308,3 +309,97 @@ def test_hostile_xml_through_the_cli(tmp_path: Path) -> None:
 def test_xml_that_is_not_a_record_is_a_clear_error(raw: bytes, reason: str) -> None:
     with pytest.raises(ParseError, match=re.escape(reason)):
         sources.parse(raw, "x.xml")
+
+
+# -- oversight, results and certification dates (issue 16) ------------------------------------
+
+LEGACY_RESULTS = b"""<clinical_study>
+  <id_info><nct_id>NCT00000103</nct_id></id_info>
+  <overall_status>Completed</overall_status>
+  <study_type>Interventional</study_type>
+  <oversight_info>
+    <has_dmc>Yes</has_dmc>
+    <is_fda_regulated_drug>Yes</is_fda_regulated_drug>
+    <is_fda_regulated_device>No</is_fda_regulated_device>
+    <is_us_export>No</is_us_export>
+  </oversight_info>
+  <results_first_submitted>March 20, 2020</results_first_submitted>
+  <results_first_submitted_qc>April 23, 2020</results_first_submitted_qc>
+  <results_first_posted type="Actual">May 7, 2020</results_first_posted>
+  <disposition_first_submitted>February 7, 2017</disposition_first_submitted>
+  <disposition_first_submitted_qc>February 7, 2017</disposition_first_submitted_qc>
+  <disposition_first_posted type="Estimate">February 8, 2017</disposition_first_posted>
+  <clinical_results><participant_flow/></clinical_results>
+</clinical_study>"""
+
+#: the same content as API v2 writes it
+API_RESULTS = {"protocolSection": {
+    "identificationModule": {"nctId": "NCT00000103"},
+    "statusModule": {"overallStatus": "COMPLETED", "resultsFirstSubmitDate": "2020-03-20",
+                     "resultsFirstSubmitQcDate": "2020-04-23",
+                     "resultsFirstPostDateStruct": {"date": "2020-05-07", "type": "ACTUAL"},
+                     "dispFirstSubmitDate": "2017-02-07", "dispFirstSubmitQcDate": "2017-02-07",
+                     "dispFirstPostDateStruct": {"date": "2017-02-08", "type": "ESTIMATED"}},
+    "designModule": {"studyType": "INTERVENTIONAL"},
+    "oversightModule": {"oversightHasDmc": True, "isFdaRegulatedDrug": True,
+                        "isFdaRegulatedDevice": False, "isUsExport": False}},
+    "hasResults": True}
+
+
+def test_oversight_and_results_dates_read_alike_from_both_formats() -> None:
+    [legacy] = sources.parse(LEGACY_RESULTS)
+    [current] = sources.parse(json.dumps(API_RESULTS).encode())
+    assert legacy.oversight.to_dict() == {"is_fda_regulated_drug": True,
+                                          "is_fda_regulated_device": False,
+                                          "is_us_export": False}
+    status = legacy.status.to_dict()
+    assert {key: status[key] for key in (
+        "has_results", "results_first_submitted", "results_first_posted",
+        "disposition_first_submitted", "disposition_first_posted")} == {
+        "has_results": True, "results_first_submitted": "2020-03-20",
+        "results_first_posted": "2020-05-07", "disposition_first_submitted": "2017-02-07",
+        "disposition_first_posted": "2017-02-08"}
+    assert (legacy.oversight, legacy.status) == (current.oversight, current.status)
+    assert diff(legacy, current) == []
+
+
+def test_results_dates_under_their_names_before_2017() -> None:
+    raw = (BEFORE_2017 % (b"Phase 3", b"Interventional", b"")).replace(
+        b"</clinical_study>", b"<firstreceived_results_date>June 17, 2014"
+        b"</firstreceived_results_date><firstreceived_results_disposition_date>March 25, 2013"
+        b"</firstreceived_results_disposition_date></clinical_study>")
+    [trial] = sources.parse(raw)
+    assert (trial.status.results_first_submitted, trial.status.disposition_first_submitted) == (
+        "2014-06-17", "2013-03-25")
+    assert trial.oversight.to_dict() == dict.fromkeys(
+        ("is_fda_regulated_drug", "is_fda_regulated_device", "is_us_export"))
+
+
+@pytest.mark.parametrize(("name", "oversight", "results"), [
+    ("NCT00023673.xml", (None, None, None), ("2014-02-12", "2014-03-27")),  # before the questions
+    ("NCT03424005.xml", (True, False, None), (None, None)),
+    ("NCT04452435.xml", (False, False, None), (None, None)),
+])
+def test_real_records_give_their_oversight_and_results_dates(
+        name: str, oversight: tuple[bool | None, ...], results: tuple[str | None, ...]) -> None:
+    [trial] = sources.parse((REALDATA / "legacy_xml" / name).read_bytes())
+    o = trial.oversight
+    assert (o.is_fda_regulated_drug, o.is_fda_regulated_device, o.is_us_export) == oversight
+    assert (trial.status.results_first_submitted, trial.status.results_first_posted) == results
+
+
+def test_an_oversight_answer_that_is_not_yes_or_no_names_its_element() -> None:
+    raw = LEGACY_RESULTS.replace(b"<is_us_export>No", b"<is_us_export>Perhaps")
+    with pytest.raises(ParseError, match=r"NCT00000103: <is_us_export>: expected Yes or No, "
+                                         r"got 'Perhaps'"):
+        sources.parse(raw)
+
+
+def test_api_v2_oversight_and_dates_held_to_the_contract() -> None:
+    study = json.loads(json.dumps(API_RESULTS))
+    study["protocolSection"]["oversightModule"]["isFdaRegulatedDrug"] = "Yes"  # not a boolean
+    [trial] = sources.parse(json.dumps(study).encode())
+    assert trial.oversight.is_fda_regulated_drug is None  # read as not given
+    study["protocolSection"]["statusModule"]["dispFirstSubmitDate"] = "2017-02-30"
+    with pytest.raises(ParseError, match=r"NCT00000103: dispFirstSubmitDate: "):
+        sources.parse(json.dumps(study).encode())

@@ -13,6 +13,7 @@ import pytest
 
 from ctwatch.errors import InvalidNctId
 from ctwatch.model import (
+    SCHEMA_VERSION,
     Arm,
     Change,
     ChangeSet,
@@ -24,9 +25,11 @@ from ctwatch.model import (
     Location,
     Official,
     Outcome,
+    Oversight,
     Party,
     Severity,
     Sponsor,
+    Status,
     Threshold,
     Trial,
     parse_nct_id,
@@ -37,6 +40,10 @@ from ctwatch.sources.terms import ENUMS
 
 FULL = Trial(
     nct_id="NCT04083898",
+    status=Status(overall="COMPLETED", has_results=True, results_first_submitted="2024-03-20",
+                  results_first_posted="2024-05-07", disposition_first_submitted="2023-02-07",
+                  disposition_first_posted="2023-02-08"),
+    oversight=Oversight(is_fda_regulated_drug=True, is_fda_regulated_device=False),
     sponsor=Sponsor(Party("Washington University", "OTHER"), (Party("Sanofi", "INDUSTRY"),)),
     arms=(Arm("A", "EXPERIMENTAL", "d", ("X",), (Dose("X", 10, "mg/kg", (1, 8), "1"),)),),
     interventions=(Intervention("DRUG", "X", "d", ("x-1",), ("A",)),),
@@ -71,6 +78,24 @@ def test_an_empty_trial_has_every_key() -> None:
     assert data["arms"] == [] and data["acronym"] is None
     assert data["status"]["start"] == {"date": None, "type": None}
     assert data["sponsor"] == {"lead": None, "collaborators": []}
+
+
+def test_a_version_1_object_reads_as_the_current_trial() -> None:
+    # Snapshots stored before schema 2 (issue 16) lack oversight and the results and
+    # certification dates: they read as unknown, never as a record that lost them.
+    data = FULL.to_dict()
+    assert data["schema_version"] == SCHEMA_VERSION == 2
+    del data["oversight"]
+    for key in ("results_first_submitted", "results_first_posted",
+                "disposition_first_submitted", "disposition_first_posted"):
+        del data["status"][key]
+    data["schema_version"] = 1
+    trial = Trial.from_dict(data)
+    assert trial.oversight == Oversight() and trial.schema_version == SCHEMA_VERSION
+    assert trial.status == Status(overall="COMPLETED", has_results=True)
+    assert trial == dataclasses.replace(FULL, oversight=Oversight(),
+                                        status=Status(overall="COMPLETED", has_results=True))
+    jsonschema.validate(trial.to_dict(), schema())
 
 
 def dumped(value: object) -> object:

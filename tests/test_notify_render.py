@@ -180,6 +180,37 @@ def test_results_posted_are_a_major_change_with_a_link_to_them(db: Store) -> Non
         "Posted results on ClinicalTrials.gov", "Posted results"]
 
 
+def test_results_first_posted_is_a_major_change_with_a_link_to_them(db: Store) -> None:
+    # A record whose results appear: "Has Results" and the dates they were submitted and
+    # posted (issue 16); the posting leads, linked to the results.
+    trial = myeloma()
+    posted = replace(trial, status=replace(trial.status, has_results=True,
+                                           results_first_submitted="2024-03-20",
+                                           results_first_posted="2024-05-07"))
+    change_set = save_change(db, trial, posted)
+    assert [(c.path, c.severity, c.label) for c in change_set.changes] == [
+        ("status.has_results", "major", "Has Results"),
+        ("status.results_first_posted", "major", "Results First Posted"),
+        ("status.results_first_submitted", "minor", "Results First Submitted")]
+    results = f"https://clinicaltrials.gov/study/{TRIAL}?tab=results"
+    assert render.subject([change_set]) == (
+        f"[ctwatch] MAJOR {TRIAL}: Results posted and 2 more changes")
+    text = render.message_text([change_set])
+    assert "[MAJOR] Results First Posted: (none) → 2024-05-07 (results posted)" in text
+    assert f"  results: {results}\n" in text
+    # a record that said "Has Results" without a posting date, then gives one
+    other = with_nct_id(posted, "NCT00000002")
+    undated = replace(other, status=replace(other.status, results_first_posted=None))
+    alone = save_change(db, undated, other)
+    assert [(c.path, c.severity) for c in alone.changes] == [
+        ("status.results_first_posted", "major")]
+    assert render.subject([alone]) == "[ctwatch] MAJOR NCT00000002: Results posted"
+    moved = save_change(db, posted, replace(posted, status=replace(
+        posted.status, results_first_posted="2024-05-08")))
+    assert render.subject([moved]) == (
+        f"[ctwatch] MAJOR {TRIAL}: Results First Posted → 2024-05-08")
+
+
 def test_a_digest_opens_with_an_overview_most_severe_first(db: Store,
                                                            change_set: ChangeSet) -> None:
     other = save_change(db, with_nct_id(myeloma(), "NCT00000002"),

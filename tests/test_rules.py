@@ -73,6 +73,13 @@ def test_pattern_matching(pattern: str, path: str, expected: bool) -> None:
     ("sponsor.collaborators[Sanofi]", None, {"name": "Sanofi"}, ("collaborators", "minor")),
     (f"{SITE}.contacts[Ravi Vij, M.D.].phone", "1", "2", ("contacts", "info")),
     (f"{SITE}.status", "RECRUITING", "COMPLETED", ("locations", "info")),
+    # results posted, and a certification that delays them, are major (issue 16)
+    ("status.results_first_posted", None, "2024-05-07", ("results", "major")),
+    ("status.disposition_first_submitted", None, "2024-02-07", ("results", "major")),
+    ("status.results_first_submitted", None, "2024-03-20", ("results", "minor")),
+    ("status.disposition_first_posted", None, "2024-02-08", ("results", "minor")),
+    ("oversight.is_fda_regulated_drug", None, True, ("oversight", "minor")),
+    ("oversight.is_us_export", False, True, ("oversight", "minor")),
 ])
 def test_default_severities(path: str, old: Any, new: Any, expected: tuple[str, str]) -> None:
     assert default_for(path, old, new) == expected
@@ -181,7 +188,7 @@ def test_empty_rules_are_the_defaults(mapping: Any) -> None:
      "rules.ignore[0]: 'stauts.overall' names no part of a trial: 'stauts' is not one of "
      "nct_id, schema_version, org_study_id, brief_title, official_title, acronym, "
      "brief_summary, detailed_description, sponsor, conditions, keywords, status, design, "
-     "arms, interventions, outcomes, eligibility, contacts, officials, locations"),
+     "oversight, arms, interventions, outcomes, eligibility, contacts, officials, locations"),
     ({"ignore": ["locations.contacts"]},
      "rules.ignore[0]: 'locations.contacts' names no part of a trial: locations is a list: "
      "write locations[*].contacts"),

@@ -34,6 +34,8 @@ COMMANDS = {
     "report": "past:report",
     "feed": "past:feed",
     "config": "settings:config",
+    "compliance": "compliance:compliance",
+    "store": "stores:store",
 }
 
 

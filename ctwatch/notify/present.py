@@ -28,7 +28,8 @@ from ctwatch.notify.values import detail, element_text, shown
 from ctwatch.wording import LONG_TEXT, Budget, Word, word_diff, word_summary
 
 __all__ = ["AlertView", "ChangeView", "Group", "alert", "change_view", "line", "links",
-           "ordered", "shown", "subject", "title", "top", "version_label", "visible"]
+           "ordered", "posts_results", "shown", "subject", "title", "top", "version_label",
+           "visible"]
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 HISTORY_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history"
@@ -171,7 +172,7 @@ def change_view(change: Change, budget: Budget | None = None, nct_id: str = "") 
     was, now = _whole(old, new, budget) if whole else ((), ())
     said = tuple(line(bounds.describe(bound, change.old or "", change.new or ""))
                  for bound in change.bounds)
-    posted = change.path == "status.has_results" and change.new is True and bool(nct_id)
+    posted = bool(nct_id) and posts_results(change)
     return ChangeView(
         path=line(change.path), label=label, kind=change.kind, severity=change.severity,
         line=_line(change, label, old, new, said, whole, long, budget),
@@ -181,6 +182,14 @@ def change_view(change: Change, budget: Budget | None = None, nct_id: str = "") 
         was=was, now=now, bounds=said,
         notes=tuple(FLAG_TEXT.get(flag, flag.replace("_", " ")) for flag in change.flags),
         link=RESULTS_URL.format(nct_id=nct_id) if posted else "")
+
+
+def posts_results(change: Change) -> bool:
+    """Whether the change is the record's results appearing: "Has Results" becoming Yes, or a
+    "Results First Posted" date given (issue 16)."""
+    if change.path == "status.has_results":
+        return change.new is True
+    return change.path == "status.results_first_posted" and not change.old and bool(change.new)
 
 
 def _whole(old: str, new: str, budget: Budget | None) -> tuple[tuple[Word, ...], ...]:
@@ -208,7 +217,7 @@ def _line(change: Change, label: str, old: str, new: str, said: tuple[str, ...],
         words = summary[len(prefix):] if summary.startswith(prefix) else word_summary(
             old, new, budget)
         return f"{label}: {line(words)}"
-    if change.path == "status.has_results" and change.new is True:
+    if posts_results(change):
         return f"{label}: {old or '(none)'} → {new} (results posted)"
     return f"{label}: {old or '(none)'} → {new or '(none)'}"
 
@@ -218,7 +227,7 @@ def _headline(change: Change, label: str, old: str, new: str, said: tuple[str, .
     """The change in a few words: "Overall Status → Terminated", "Arm: A added"."""
     if change.kind in ("added", "removed") and _element(change):
         found = f"{label} {change.kind}"
-    elif change.path == "status.has_results" and change.new is True:
+    elif posts_results(change):
         found = "Results posted"
     elif said:
         found = f"{label}: {said[0]}"

@@ -29,6 +29,7 @@ from ctwatch.model import (
     Location,
     Official,
     Outcome,
+    Oversight,
     Party,
     Sponsor,
     Status,
@@ -157,6 +158,7 @@ def _trial(protocol: Json, study: Json, nct_id: str, text: _Text) -> Trial:
         keywords=text.lines(conditions.get("keywords")),
         status=_status(protocol.get("statusModule") or {}, study, text),
         design=_design(protocol.get("designModule") or {}),
+        oversight=_oversight(protocol.get("oversightModule") or {}),
         arms=arms,
         interventions=interventions,
         outcomes=_outcomes(protocol.get("outcomesModule") or {}, text),
@@ -198,7 +200,22 @@ def _status(module: Json, study: Json, text: _Text) -> Status:
         first_posted=_date(module, "studyFirstPostDateStruct").date,
         last_update_posted=_date(module, "lastUpdatePostDateStruct").date,
         has_results=study.get("hasResults") is True,
+        results_first_submitted=_iso(module.get("resultsFirstSubmitDate"),
+                                     "resultsFirstSubmitDate"),
+        results_first_posted=_date(module, "resultsFirstPostDateStruct").date,
+        disposition_first_submitted=_iso(module.get("dispFirstSubmitDate"),
+                                         "dispFirstSubmitDate"),
+        disposition_first_posted=_date(module, "dispFirstPostDateStruct").date,
     )
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _oversight(module: Json) -> Oversight:
+    return Oversight(_flag(module.get("isFdaRegulatedDrug")),
+                     _flag(module.get("isFdaRegulatedDevice")), _flag(module.get("isUsExport")))
 
 
 def _design(module: Json) -> Design:
@@ -232,13 +249,12 @@ def _outcomes(module: Json, text: _Text) -> tuple[Outcome, ...]:
 
 
 def _eligibility(module: Json, text: _Text) -> Eligibility:
-    healthy = module.get("healthyVolunteers")
     return Eligibility(
         sex=_enum(module.get("sex"), "sex"),
         minimum_age=text.line(module.get("minimumAge")),
         maximum_age=text.line(module.get("maximumAge")),
         std_ages=_enums(module.get("stdAges"), "stdAges"),
-        healthy_volunteers=healthy if isinstance(healthy, bool) else None,
+        healthy_volunteers=_flag(module.get("healthyVolunteers")),
         **criteria.eligibility_parts(module.get("eligibilityCriteria"), text.markup),
     )
 

@@ -27,6 +27,7 @@ from ctwatch.model import (
     Location,
     Official,
     Outcome,
+    Oversight,
     Party,
     Sponsor,
     Status,
@@ -158,6 +159,7 @@ def _trial(page: Page) -> Trial:
         keywords=tuple(_keywords(page.more)),
         status=_status(page),
         design=_design(page),
+        oversight=Oversight(*(terms.yes_no(page.more.get(label)) for label in _OVERSIGHT)),
         arms=arms,
         interventions=interventions,
         outcomes=tuple(Outcome(o.kind, inline(o.measure, "plain") or "",
@@ -168,6 +170,12 @@ def _trial(page: Page) -> Trial:
         officials=tuple(page.officials),
         locations=tuple(page.locations),
     )
+
+
+#: the More Information rows of Oversight (reference/classic-page.md), in Oversight's order
+_OVERSIGHT = ("Studies a U.S. FDA-regulated Drug Product",
+              "Studies a U.S. FDA-regulated Device Product",
+              "Product Manufactured in and Exported from the U.S.")
 
 
 def _keywords(more: dict[str, str]) -> list[str]:

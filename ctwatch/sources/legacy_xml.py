@@ -29,6 +29,7 @@ from ctwatch.model import (
     Location,
     Official,
     Outcome,
+    Oversight,
     Party,
     Sponsor,
     Status,
@@ -115,6 +116,7 @@ def _trial(study: Element, nct_id: str) -> Trial:
         keywords=_texts(study, "keyword"),
         status=_status(study),
         design=_design(study),
+        oversight=_oversight(study.find("oversight_info")),
         arms=arms,
         interventions=interventions,
         outcomes=_outcomes(study),
@@ -162,7 +164,29 @@ def _status(study: Element) -> Status:
         # submission date, not the posting date, so it is not read as first_posted.
         last_update_posted=_date(study, "last_update_posted") or _date(study, "lastchanged_date"),
         has_results=study.find("clinical_results") is not None,
+        # Before 2017 "firstreceived_results_date" and "firstreceived_results_disposition_date"
+        # (the header comment of records of that time names the new tags)
+        results_first_submitted=_date(study, "results_first_submitted")
+        or _date(study, "firstreceived_results_date"),
+        results_first_posted=_date(study, "results_first_posted"),
+        disposition_first_submitted=_date(study, "disposition_first_submitted")
+        or _date(study, "firstreceived_results_disposition_date"),
+        disposition_first_posted=_date(study, "disposition_first_posted"),
     )
+
+
+def _yes_no(element: Element, path: str) -> bool | None:
+    try:
+        return terms.yes_no(_text(element, path))
+    except ParseError as error:
+        raise ParseError(f"<{path}>: {error}") from None
+
+
+def _oversight(info: Element | None) -> Oversight:
+    if info is None:
+        return Oversight()
+    return Oversight(_yes_no(info, "is_fda_regulated_drug"),
+                     _yes_no(info, "is_fda_regulated_device"), _yes_no(info, "is_us_export"))
 
 
 # Records downloaded before 2017 write the design as one line ("Allocation: Randomized,

@@ -2,7 +2,7 @@
 
     python benchmarks/check.py [--trials 10000] [--changed 0.01] [--big-trials 100000]
                                [--big-changed 0.003] [--skip-100k] [--cadence-hours 24]
-                               [--profile DIR]
+                               [--profile DIR] [--store URL]
 
 The default runs everything below: ~8 minutes on 2 cores, 6 of them the first check of
 100,000 trials (~3.5 ms a trial); ``--skip-100k`` stops after the 10,000-trial runs (~1 minute).
@@ -55,6 +55,13 @@ Informational, not held to a target:
   with the store's clock moved back that many hours (runs and reads), as a daily cron finds it:
   the rolling sweep then reads its share of the trials in full (hours / api.full_sweep_days).
 
+``--store URL`` runs the checks against that store (``postgresql://user@host/db``; its password
+in the URL, or libpq's PGPASSWORD or ~/.pgpass) instead of a SQLite file in the temporary
+folder, and reads its counts through SQLAlchemy. The database must hold none of ctwatch's
+tables (it is refused otherwise): the benchmark creates them with its first check and drops
+them after the 10,000-trial runs and after the 100,000-trial runs, each of which starts from an
+empty store.
+
 ``--profile DIR`` runs the 10,000-trial checks under cProfile (DIR/first.prof,
 DIR/unchanged.prof, DIR/changed.prof) and skips the 100,000-trial runs; its wall times are then
 not comparable. The machine's load average is printed at the start and the end.
@@ -93,6 +100,7 @@ from benchmarks.fetch import measure as measure_fetch  # noqa: E402
 from ctwatch.errors import FetchError  # noqa: E402
 from ctwatch.fetch import ApiSettings, Client  # noqa: E402
 from ctwatch.limits import MAX_VERSION_LOOKUPS  # noqa: E402
+from ctwatch.logs import mask_url  # noqa: E402
 from ctwatch.replay import Registry, ReplayHandler, ReplayServer, Version  # noqa: E402
 
 MAX_MB = 1024.0
@@ -254,7 +262,8 @@ def run_process(command: list[str], folder: Path) -> tuple[int, float, float, st
     return process.returncode, seconds, usage.ru_maxrss / 1024, stdout, stderr  # Linux: kB
 
 
-def check(tally: Tally, folder: Path, name: str, profile: Path | None = None) -> Measured:
+def check(tally: Tally, folder: Path, name: str, profile: Path | None = None,
+          store: str | None = None) -> Measured:
     tally.take()
     command = [sys.executable, "-m", "ctwatch", "check"]
     if profile is not None:
@@ -265,16 +274,29 @@ def check(tally: Tally, folder: Path, name: str, profile: Path | None = None) ->
     measured = Measured(name, code, seconds, peak_mb, requests, sizes, lines[-1] if lines else "")
     if code != 0:
         print(f"{name}: exit {code}\n{stderr}", file=sys.stderr)
-    with sqlite3.connect(folder / "ctwatch.db") as db:
-        measured.snapshots, measured.change_sets, measured.numbered = (
-            db.execute(query).fetchone()[0] for query in (
-                "select count(*) from snapshots", "select count(*) from change_sets",
-                "select count(*) from snapshots where registry_version is not null"))
+    measured.snapshots, measured.change_sets, measured.numbered = store_counts(folder, store)
     alerts = folder / "alerts.jsonl"
     measured.alerts = len(alerts.read_text().splitlines()) if alerts.exists() else 0
     print(f"  … {name}: {measured.total_requests} requests, {size(measured.total_bytes)}, "
           f"{seconds:.1f} s, {peak_mb:.0f} MB, exit {code}", flush=True)
     return measured
+
+
+#: what a check stored: snapshots, change sets, snapshots with a registry version number
+COUNTS = ("select count(*) from snapshots", "select count(*) from change_sets",
+          "select count(*) from snapshots where registry_version is not null")
+
+
+def store_counts(folder: Path, store: str | None) -> tuple[int, int, int]:
+    """COUNTS, from the SQLite file in ``folder`` or from the ``store`` URL (SQLAlchemy)."""
+    if store is None:
+        with sqlite3.connect(folder / "ctwatch.db") as db:
+            found = [db.execute(query).fetchone()[0] for query in COUNTS]
+    else:  # SQLAlchemy is imported only for --store: the SQLite runs go on without it
+        from benchmarks import stores
+
+        found = stores.counts(store, COUNTS)
+    return found[0], found[1], found[2]
 
 
 def startup_seconds(folder: Path, *arguments: str, repeat: int = 3) -> float:
@@ -291,10 +313,10 @@ def median_seconds(folder: Path, command: list[str], repeat: int = 3) -> float:
     return statistics.median(run_process(command, folder)[1] for _ in range(repeat))
 
 
-def write_config(folder: Path, url: str, count: int) -> None:
+def write_config(folder: Path, url: str, count: int, store: str | None = None) -> None:
     trials = [f"NCT{number:08d}" for number in range(FIRST_ID, FIRST_ID + count)]
     config = {
-        "store": "ctwatch.db",
+        "store": store or "ctwatch.db",
         "api": {"base_url": url, "requests_per_second": 1_000_000, "timeout_s": 60},
         "trials": trials,
         "notify": [{"kind": "file", "path": "alerts.jsonl"}],
@@ -302,7 +324,7 @@ def write_config(folder: Path, url: str, count: int) -> None:
     (folder / "config.yaml").write_text(json.dumps(config, indent=1))  # JSON is YAML
 
 
-def age_store(folder: Path, hours: float) -> None:
+def age_store(folder: Path, hours: float, store: str | None = None) -> None:
     """Move every moment the triage reads (runs, reads) ``hours`` back: the next check finds
     the store as it would that much later."""
     shift = timedelta(hours=hours)
@@ -315,6 +337,11 @@ def age_store(folder: Path, hours: float) -> None:
 
     columns = {"runs": ("started_at", "finished_at"),
                "trial_state": ("last_checked", "last_success", "last_full_read")}
+    if store is not None:
+        from benchmarks import stores
+
+        stores.change_moments(store, columns, back)
+        return
     with sqlite3.connect(folder / "ctwatch.db") as db:
         db.create_function("back", 1, back)
         for table, moments in columns.items():
@@ -515,22 +542,34 @@ def file_system(path: Path) -> str:
 
 
 @contextmanager
-def registry_at(count: int) -> Iterator[tuple[EditableRegistry, ReplayServer, Tally, Path]]:
+def registry_at(count: int, store: str | None = None,
+                ) -> Iterator[tuple[EditableRegistry, ReplayServer, Tally, Path]]:
+    """A registry of ``count`` trials, and a folder whose config.yaml watches them; with
+    ``store`` (--store), in that store, whose tables are dropped at the end."""
     registry = EditableRegistry(count)
     registry.data_timestamp = FIRST_TIMESTAMP
     tally = Tally()
     with tempfile.TemporaryDirectory(prefix="ctwatch-bench-") as temp, \
             ReplayServer(registry, handler=tallying(tally)) as server:
         folder = Path(temp)
-        write_config(folder, server.url, count)
-        print(f"\n{count:,} watched trials: local registry at {server.url}; store in {folder} "
-              f"({file_system(folder)}); {load()}", flush=True)
-        yield registry, server, tally, folder
+        write_config(folder, server.url, count, store)
+        where = (f"store in {folder} ({file_system(folder)})" if store is None
+                 else f"store {mask_url(store)}")
+        print(f"\n{count:,} watched trials: local registry at {server.url}; {where}; {load()}",
+              flush=True)
+        try:
+            yield registry, server, tally, folder
+        finally:
+            if store is not None:
+                from benchmarks import stores
+
+                stores.drop_tables(store)
 
 
 def small_runs(args: argparse.Namespace, runs: list[Measured], trials: dict[str, int]) -> None:
     count = args.trials
-    with registry_at(count) as (registry, server, tally, folder):
+    store = args.store
+    with registry_at(count, store) as (registry, server, tally, folder):
         print(f"records: real fixtures under generated ids, "
               f"{registry.average_size() / 1024:.1f} kB on average; no pacing", flush=True)
         fetches = []
@@ -547,12 +586,13 @@ def small_runs(args: argparse.Namespace, runs: list[Measured], trials: dict[str,
               f"--version {version:.2f} s", flush=True)
         profile = args.profile
         first = check(tally, folder, f"{count:,} trials, first check",
-                      profile / "first.prof" if profile else None)
+                      profile / "first.prof" if profile else None, store)
         judge_first(first, fetch_only["seconds"], count)
         # A second and third run find the registry unchanged too: the median of three, as
         # for the start-up it is held to (one run of 0.6 s varies by a fifth)
         unchanged = sorted((check(tally, folder, f"{count:,} trials, nothing changed upstream",
-                                  profile / "unchanged.prof" if profile and not run else None)
+                                  profile / "unchanged.prof" if profile and not run else None,
+                                  store)
                             for run in range(YARDSTICK_RUNS)), key=lambda m: m.seconds)[1]
         judge_unchanged(unchanged, startup)
         print(f"  (nothing changed upstream: {unchanged.seconds / startup:.1f}× a check's "
@@ -561,7 +601,7 @@ def small_runs(args: argparse.Namespace, runs: list[Measured], trials: dict[str,
         edited = publish_changes(registry, args.changed, stamp)
         found = alternatives(tally, server.url, count, day_before(FIRST_TIMESTAMP))
         changed = check(tally, folder, f"{count:,} trials, {args.changed:.0%} changed",
-                        profile / "changed.prof" if profile else None)
+                        profile / "changed.prof" if profile else None, store)
         judge_changed(changed, base=CHANGED_BASE_REQUESTS, changed=edited,
                       full_bytes=first.total_bytes, full_bytes_name="the first check's",
                       wall_s=CHANGED_MAX_SHARE * first.seconds,
@@ -569,12 +609,12 @@ def small_runs(args: argparse.Namespace, runs: list[Measured], trials: dict[str,
                       change_sets=first.change_sets + edited)
         batch = [first, unchanged, changed]
         if args.cadence_hours > 0:
-            age_store(folder, args.cadence_hours)
+            age_store(folder, args.cadence_hours, store)
             before = stamp
             stamp = next_stamp(stamp)
             again = publish_changes(registry, args.changed, stamp, offset=1)
             later = check(tally, folder, f"{count:,} trials, {args.changed:.0%} changed, "
-                          f"{args.cadence_hours:g} h after the last check")
+                          f"{args.cadence_hours:g} h after the last check", store=store)
             judge_changed(later, base=CHANGED_BASE_REQUESTS, changed=again,
                           full_bytes=first.total_bytes, full_bytes_name="the first check's",
                           wall_s=CHANGED_MAX_SHARE * first.seconds,
@@ -594,19 +634,20 @@ def small_runs(args: argparse.Namespace, runs: list[Measured], trials: dict[str,
 
 def big_runs(args: argparse.Namespace, runs: list[Measured], trials: dict[str, int]) -> None:
     count = args.big_trials
-    with registry_at(count) as (registry, server, tally, folder):
+    with registry_at(count, args.store) as (registry, server, tally, folder):
         fetch_only = measure_fetch(server, "batched", count)
         fetch_bytes = sum(tally.take()[1].values())
         print(f"yardstick: a full fetch (fetch only) {fetch_only['requests']:.0f} requests, "
               f"{size(fetch_bytes)}, {fetch_only['seconds']:.1f} s, "
               f"{fetch_only['peak_mb']:.0f} MB", flush=True)
-        first = check(tally, folder, f"{count:,} trials, first check")
+        first = check(tally, folder, f"{count:,} trials, first check", store=args.store)
         judge_big_first(first, count)
         print(f"  first check: {first.seconds / fetch_only['seconds']:.1f}× the wall time of "
               f"fetching alone; {load()}", flush=True)
         edited = publish_changes(registry, args.big_changed, next_stamp(FIRST_TIMESTAMP))
         found = alternatives(tally, server.url, count, day_before(FIRST_TIMESTAMP))
-        changed = check(tally, folder, f"{count:,} trials, {args.big_changed:.1%} changed")
+        changed = check(tally, folder, f"{count:,} trials, {args.big_changed:.1%} changed",
+                        store=args.store)
         judge_changed(changed, base=BIG_CHANGED_BASE_REQUESTS, changed=edited,
                       full_bytes=fetch_bytes, full_bytes_name="a full fetch",
                       wall_s=BIG_CHANGED_MAX_SECONDS, wall_name="the target",
@@ -632,6 +673,10 @@ def main() -> int:
                         help="hours the store is aged before one more changed check (0: none)")
     parser.add_argument("--profile", type=Path,
                         help="profile the --trials checks into this folder (no 100k runs)")
+    parser.add_argument("--store", metavar="URL",
+                        help="check against this store (e.g. postgresql://user@host/db, holding "
+                             "none of ctwatch's tables) instead of a SQLite file in the temporary "
+                             "folder; its tables are dropped after the runs")
     parser.add_argument("--child", choices=["probe", "changed-since"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--since", help=argparse.SUPPRESS)
@@ -642,6 +687,10 @@ def main() -> int:
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
         args.profile = args.profile.resolve()
+    if args.store:
+        from benchmarks import stores
+
+        stores.refuse_tables(args.store)
     print(f"ctwatch check benchmark; {load()}", flush=True)
     runs: list[Measured] = []
     trials: dict[str, int] = {}

@@ -55,7 +55,10 @@ OPTION = r"(?<![\w-])(--[a-z][a-z0-9-]+)"
 
 @pytest.mark.parametrize("option", sorted(set(re.findall(OPTION, README.replace(PERFORMANCE, "")))))
 def test_every_documented_option_exists(option: str) -> None:
-    known = {opt for command in [main, *commands().values()] for param in command.params
+    every = [main, *commands().values()]
+    every += [sub for group in every if isinstance(group, click.Group)
+              for sub in group.commands.values()]  # store copy, config check
+    known = {opt for command in every for param in command.params
              if isinstance(param, click.Option) for opt in param.opts}
     assert option in known | {"--help", "--version"}
 

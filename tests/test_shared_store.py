@@ -161,6 +161,8 @@ def test_a_daemon_and_notify_retry_deliver_each_alert_once(
     safety.start()
     with smtp_server(port, mailbox):
         daemon = popen(tmp_path / "host-a", daemon_env, "run", "--now")
+        # the daemon's check done, its first alert held at the server: the cron job comes in
+        assert wait_for(lambda: mailbox.in_flight >= 1, DEADLINE_S)
         cron = popen(tmp_path / "host-b", cron_env, "notify", "--retry")
         try:
             _, said = cron.communicate(timeout=DEADLINE_S * 2)

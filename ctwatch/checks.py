@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
-from ctwatch import notify, numbering, outbox, triage
+from ctwatch import milestones, notify, numbering, outbox, triage
 from ctwatch.config import DEFAULT_MAX_FAILURES, DEFAULT_NOTIFY, NO_TRIALS, Config
 from ctwatch.errors import (
     ConfigError,
@@ -61,6 +61,7 @@ class RunReport:
     checked: int = 0
     new_snapshots: int = 0
     change_sets: list[ChangeSet] = field(default_factory=list)
+    milestones: list[ChangeSet] = field(default_factory=list)  # compliance milestones alerted
     failures: list[Failure] = field(default_factory=list)
     undelivered: list[tuple[str, str]] = field(default_factory=list)  # (channel, error)
     interrupted: bool = False  # stopped by a signal before every trial was checked
@@ -88,8 +89,8 @@ class RunReport:
 
     def counts(self) -> dict[str, int]:
         return {"checked": self.checked, "new_snapshots": self.new_snapshots,
-                "change_sets": len(self.change_sets), "failed": len(self.failures),
-                "undelivered": len(self.undelivered)}
+                "change_sets": len(self.change_sets), "milestones": len(self.milestones),
+                "failed": len(self.failures), "undelivered": len(self.undelivered)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class Plan:
     today: Callable[[], date] = date.today
     routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # a trial's notify:
     full_sweep_days: float = DEFAULT_FULL_SWEEP_DAYS  # every trial read in full this often
+    milestones: bool = False  # alert compliance milestones too (config compliance_alerts:)
 
     def rules_for(self, nct_id: str) -> Rules:
         return self.trial_rules.get(nct_id, self.rules)
@@ -131,7 +133,7 @@ def plan_from(config: Config, *, stdout: TextIO | None = None) -> Plan:
         trials=tuple(entry.nct_id for entry in config.trials),
         channels=routing.channels, routes=routing.routes,
         rules=rules, trial_rules=trial_rules, max_failures=config.max_failures,
-        full_sweep_days=config.api.full_sweep_days,
+        full_sweep_days=config.api.full_sweep_days, milestones=config.compliance_alerts,
     )
 
 
@@ -220,20 +222,54 @@ def summary(report: RunReport) -> str:
         return f"the check failed after {report.checked} trials"
     if report.interrupted:
         return f"stopped after {report.checked} trials; the next run checks them all again"
+    reached = len(report.milestones)
+    milestones = (f"; {reached} compliance milestone{'s' if reached > 1 else ''} reached"
+                  if reached else "")
     if report.skipped:
         return (f"registry data unchanged since the last run ({report.data_timestamp}); "
-                "nothing to check")
+                f"nothing to check{milestones}")
     counts = report.counts()
     return (f"checked {counts['checked']} trials: {counts['change_sets']} with changes, "
-            f"{counts['new_snapshots']} new snapshots, {counts['failed']} failed")
+            f"{counts['new_snapshots']} new snapshots, {counts['failed']} failed{milestones}")
 
 
-def _data_timestamp(client: Client) -> str | None:
+def data_timestamp(client: Client) -> str | None:
+    """The registry's data timestamp; None when it cannot be had (every trial is checked)."""
     try:
         return client.data_timestamp()
     except FetchError as error:
         log.debug("no data timestamp, so every trial is checked: %s", error)
         return None
+
+
+def unchanged_upstream(plan: Plan, db: Store, last_run: Mapping[str, Any] | None,
+                       timestamp: str | None) -> bool:
+    """Whether the run before (``last_run``) checked every trial against this very data."""
+    if timestamp is None:
+        return False
+    if last_run is None or last_run["data_timestamp"] != timestamp:
+        return False
+    return set(plan.trials) <= set(db.trial_ids())
+
+
+def sort_trials(plan: Plan, client: Client, reads: Mapping[str, Read],
+                last_run: Mapping[str, Any] | None, *, full: bool,
+                stop: Callable[[], bool]) -> triage.Triage:
+    """Which watched trials to read in full (all with ``full``: new, moved, or due for the
+    sweep), which did not move, and which the probe could not tell."""
+    trials = plan.trials
+    sweep = set(trials) if full else triage.due(
+        trials, reads, now=datetime.now(UTC), since_last_run_s=_since(last_run),
+        sweep_days=plan.full_sweep_days)
+    return triage.sort(client, trials, reads, sweep, stop)
+
+
+def _since(last_run: Mapping[str, Any] | None) -> float | None:
+    """Seconds since the run before began (None: there was none)."""
+    if last_run is None:
+        return None
+    started = datetime.fromisoformat(last_run["started_at"].replace("Z", "+00:00"))
+    return (datetime.now(UTC) - started).total_seconds()
 
 
 class _Pass:
@@ -245,6 +281,7 @@ class _Pass:
         self.stop = stop
         self.progress = progress or (lambda _done, _all: None)
         self.alerted: list[ChangeSet] = []  # change sets with alerts: worth version numbers
+        self.snapshotted: set[str] = set()  # trials with a new snapshot: milestones to judge
         self.last_run = db.last_run(before=report.run_id)  # the run before this one
 
     def run(self, *, force: bool, full: bool) -> None:
@@ -252,32 +289,24 @@ class _Pass:
         raised, so that the alerts of the trials already stored still go out."""
         report = self.report
         try:
-            report.data_timestamp = _data_timestamp(self.client)
-            if not (force or full) and self._unchanged_upstream():
-                report.skipped = True
-                return
-            self._check_all(full)
+            report.data_timestamp = data_timestamp(self.client)
+            if not (force or full) and unchanged_upstream(self.plan, self.db, self.last_run,
+                                                          report.data_timestamp):
+                report.skipped = True  # the day may still have reached a milestone
+            else:
+                self._check_all(full)
             if not report.interrupted:
+                if self.plan.milestones:
+                    report.milestones = milestones.queue(self.plan, self.db, self.snapshotted)
                 numbering.number(self.client, self.db, self.alerted, self.stop)
         except Exception as error:  # outside any one trial: the run failed, the next redoes it
             log.debug("the run failed", exc_info=True)
             report.error = describe(error)
 
-    def _unchanged_upstream(self) -> bool:
-        """Whether the run before this one checked every trial against this very data."""
-        last = self.last_run
-        if self.report.data_timestamp is None:
-            return False
-        if last is None or last["data_timestamp"] != self.report.data_timestamp:
-            return False
-        return set(self.plan.trials) <= set(self.db.trial_ids())
-
     def _check_all(self, full: bool) -> None:
-        trials, reads = self.plan.trials, self.db.reads()
-        sweep = set(trials) if full else triage.due(
-            trials, reads, now=datetime.now(UTC), since_last_run_s=self._since_last_run(),
-            sweep_days=self.plan.full_sweep_days)
-        sorted_out = triage.sort(self.client, trials, reads, sweep, self.stop)
+        reads = self.db.reads()
+        sorted_out = sort_trials(self.plan, self.client, reads, self.last_run, full=full,
+                                 stop=self.stop)
         with self.db.transaction():  # one commit, however many trials a failed request cost
             for failure in sorted_out.failed:
                 self._failed(failure.nct_id or "?", describe(failure),
@@ -288,12 +317,6 @@ class _Pass:
             self.report.interrupted = True
             return
         self._read(sorted_out.full, reads)
-
-    def _since_last_run(self) -> float | None:
-        if self.last_run is None:
-            return None
-        started = datetime.fromisoformat(self.last_run["started_at"].replace("Z", "+00:00"))
-        return (datetime.now(UTC) - started).total_seconds()
 
     def _read(self, nct_ids: Sequence[str], reads: Mapping[str, Read]) -> None:
         """Read trials in full and record what changed, a batch of trials to a transaction
@@ -371,6 +394,8 @@ class _Pass:
     def _stored(self, saved: Iterable[Saved]) -> None:
         for one in saved:
             self.report.new_snapshots += one.snapshot_id is not None
+            if one.snapshot_id is not None and one.nct_id is not None:
+                self.snapshotted.add(one.nct_id)
             change_set = one.change_set
             if change_set is None:
                 continue

@@ -45,7 +45,7 @@ NO_TRIALS = "no trials to watch: list NCT ids under trials:"
 DEFAULT_NOTIFY = ("stdout",)  # where alerts go when config.yaml names no channel
 DEFAULT_MAX_FAILURES = 3  # consecutive failed checks of a trial before a person is told
 TOP_LEVEL_KEYS = ("store", "api", "trials", "schedule", "notify", "rules", "max_failures",
-                  "store_password_env")
+                  "store_password_env", "compliance_alerts")
 TRIAL_KEYS = ("id", "notify", "ignore")
 NOT_A_MAPPING = "the configuration must be a mapping of keys (store, api, trials, …)"
 # libyaml when PyYAML was built with it (the wheels are), else PyYAML's own parser
@@ -71,6 +71,7 @@ class Config:
     rules: Mapping[str, Any] = field(default_factory=dict)  # by validate, with rules.Rules
     max_failures: int = DEFAULT_MAX_FAILURES
     store_password_env: str | None = None  # the variable holding the store's password
+    compliance_alerts: bool = False  # alert compliance milestones too (ctwatch.milestones)
 
     def store_password(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The store's database password, from the environment variable ``store_password_env``
@@ -266,6 +267,7 @@ def parse_config(document: Any, *, trials: Sequence[TrialEntry] | None = None) -
         rules=parse_rules(document.get("rules")),
         max_failures=parse_max_failures(document.get("max_failures", DEFAULT_MAX_FAILURES)),
         store_password_env=parse_store_password_env(document.get("store_password_env")),
+        compliance_alerts=parse_compliance_alerts(document.get("compliance_alerts", False)),
     )
 
 
@@ -316,6 +318,12 @@ def parse_rules(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping | None):
         raise ConfigError("must be a mapping", key="rules")
     return dict(value or {})
+
+
+def parse_compliance_alerts(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"must be true or false (got {quoted(value)})", key="compliance_alerts")
+    return value
 
 
 def parse_max_failures(value: Any) -> int:

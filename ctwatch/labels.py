@@ -15,6 +15,8 @@ against the references (reference/classic-page.md, reference/ctgov-api.md and re
                    First Posted"), where neither the page nor API v2 has a better name
     ctwatch        ctwatch's own, made of the registry's words ("Enrollment Type",
                    "Inclusion criterion"): the registry has no label of its own there
+    rule:KEY       a compliance finding (``compliance.results_overdue``), in the words of the
+                   rule it comes from (``ctwatch.compliance.RULES[KEY]``): not a field at all
 
 :data:`WORDING` holds the registry's display text of each API v2 enum value: the classic page's
 and legacy XML's spelling ("Active, not recruiting", "Phase 2", "None (Open Label)"), with
@@ -121,6 +123,11 @@ FIELDS: dict[str, tuple[str, str]] = {
     "locations[].zip": ("Zip", "api:zip"),
     "locations[].country": ("Country", "api:country"),
     "locations[].contacts[]": ("Contact", "classic"),
+    # compliance milestones (ctwatch.milestones): findings of ctwatch compliance, named as the
+    # rule they come from says them (rule:KEY, ctwatch.compliance.RULES)
+    "compliance.results_due_soon": ("Results due within 30 days", "rule:results"),
+    "compliance.results_overdue": ("Results overdue", "rule:results"),
+    "compliance.verification_lapsed": ("Verification lapsed", "rule:verification"),
     # a person's fields, wherever the person is listed
     "*.name": ("Name", "api:name"),
     "*.role": ("Role", "api:role"),

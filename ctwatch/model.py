@@ -435,5 +435,14 @@ class ChangeSet(Record):
     def top_severity(self) -> Severity:
         return top_severity(self.changes) or Severity.INFO
 
+    @property
+    def milestone(self) -> str | None:
+        """The key of the compliance milestone this alert is about (:mod:`ctwatch.milestones`:
+        from and to one snapshot, its one change the finding); None for a change set."""
+        for change in self.changes:
+            if change.category == "compliance" and isinstance(change.new, dict):
+                return change.new.get("milestone")
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         return {**Record.to_dict(self), "top_severity": self.top_severity.value}

@@ -20,7 +20,7 @@ from ctwatch.clock import stamp
 from ctwatch.diff import diff
 from ctwatch.errors import CtwatchError, FetchError, ParseError
 from ctwatch.fetch import Client, Fetched
-from ctwatch.model import Change, Snapshot, Trial
+from ctwatch.model import Change, ChangeSet, Snapshot, Trial
 from ctwatch.rules import Rules
 from ctwatch.store import Saved, Store, content_hash
 
@@ -62,6 +62,22 @@ def record(db: Store, reading: Reading, *, channels: Channels = lambda _: [],
             db.replace_trial(previous.id or 0, previous.trial, sources.PARSER_VERSION)
             head = head._replace(content_hash=previous.content_hash) if head else None
         return db.save_after(head, snapshot, raw, changes, channels(changes), raw_hash=raw_hash)
+
+
+def preview(db: Store, reading: Reading) -> ChangeSet | None:
+    """What :func:`record` would store of a version as a change set (id 0, to snapshot 0),
+    writing nothing; None when it would store none (a new trial, the same content, or
+    nothing but what the rules ignore)."""
+    snapshot = _snapshot(reading)
+    head = db.head(snapshot.nct_id)
+    if head is None or head[1:] == (snapshot.content_hash, sources.PARSER_VERSION):
+        return None
+    stored = db.latest(snapshot.nct_id)
+    previous = current(db, stored) if stored else None
+    if previous is None or previous.content_hash == snapshot.content_hash:
+        return None
+    changes = diff(previous.trial, reading.trial, reading.rules, reading.when)
+    return timeline.change_set(previous, snapshot, changes) if changes else None
 
 
 #: registry bookkeeping in a record that changes with every data release, not with the trial

@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any, get_args, get_origin, get_type_hints
 
 from ctwatch.errors import ConfigError
+from ctwatch.labels import FIELDS
 from ctwatch.labels import tokens as _tokens
 from ctwatch.model import Criterion, Severity, Trial
 
@@ -94,7 +95,13 @@ DEFAULTS: tuple[Default, ...] = (
     Default("locations[*].contacts", "contacts", Severity.INFO),
     Default("locations", "locations", Severity.INFO),
     Default("contacts", "contacts", Severity.INFO),
+    # compliance milestones (ctwatch.milestones): a finding reached, not a change of the record
+    Default("compliance.results_overdue", "compliance", Severity.MAJOR),
+    Default("compliance.verification_lapsed", "compliance", Severity.MAJOR),
+    Default("compliance.results_due_soon", "compliance", Severity.MINOR),
 )
+#: what a rule may name under ``compliance``: the findings a milestone alert is about
+COMPLIANCE = tuple(path.partition(".")[2] for path in FIELDS if path.startswith("compliance."))
 FALLBACK = ("other", Severity.MINOR)
 
 
@@ -213,6 +220,8 @@ def _compiled(pattern: str) -> tuple[re.Pattern[str], ...]:
 @lru_cache(maxsize=1024)  # 100,000 trials often share one ignore: list
 def _unknown_part(tokens: tuple[str, ...]) -> str | None:
     """Why a pattern names nothing in a trial, following the model; None if it may."""
+    if tokens[0] == "compliance":
+        return _unknown_finding(tokens)
     hint: Any = Trial
     for index, token in enumerate(tokens):
         if "*" in token and not token.startswith("["):
@@ -230,6 +239,15 @@ def _unknown_part(tokens: tuple[str, ...]) -> str | None:
             return f"nothing is below {above}"
         hint = found
     return None
+
+
+def _unknown_finding(tokens: tuple[str, ...]) -> str | None:
+    """Why a pattern under ``compliance`` names no milestone's finding; None if it may."""
+    if len(tokens) == 1 or (len(tokens) == 2 and ("*" in tokens[1] or tokens[1] in COMPLIANCE)):
+        return None
+    if len(tokens) > 2 or tokens[1].startswith("["):
+        return "nothing is below a compliance finding"
+    return f"{tokens[1]!r} is not one of {', '.join(COMPLIANCE)}"
 
 
 def _join(tokens: tuple[str, ...]) -> str:

@@ -41,6 +41,7 @@ class PendingAlert:
     attempts: int
     last_error: str | None
     maybe_sent: bool  # claimed by a run that stopped while sending it
+    milestone: str | None = None  # a compliance milestone's alert: its key (change_set: its id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,9 @@ class Status:
                   + (f"  last error: {t.last_error}" if t.last_error else "")
                   for t in self.trials]
         lines.append(f"pending alerts: {len(self.pending_alerts)}")
-        lines += [f"  {a.channel}  {a.nct_id} change set {a.change_set}  attempts {a.attempts}"
+        lines += [f"  {a.channel}  {a.nct_id} "
+                  + (f"milestone {a.milestone}" if a.milestone else f"change set {a.change_set}")
+                  + f"  attempts {a.attempts}"
                   + (f"  last error: {a.last_error}" if a.last_error else "")
                   for a in self.pending_alerts]
         return "\n".join(lines)
@@ -89,7 +92,8 @@ def status(db: Store) -> Status:
         trials=[TrialState(**state) for state in db.trial_states()],
         pending_alerts=[
             PendingAlert(alert.id, alert.channel, alert.change_set.nct_id, alert.change_set.id,
-                         alert.attempts, alert.last_error, alert.maybe_sent)
+                         alert.attempts, alert.last_error, alert.maybe_sent,
+                         alert.change_set.milestone)
             for alert in db.pending_alerts()])
 
 

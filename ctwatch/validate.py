@@ -74,6 +74,7 @@ def problems_of(document: Any, *, daemon: bool = False,
         found.append(ConfigError(config.NO_TRIALS, key="trials"))
     found += _problem(config.parse_max_failures,
                       document.get("max_failures", config.DEFAULT_MAX_FAILURES))
+    found += _problem(config.parse_compliance_alerts, document.get("compliance_alerts", False))
     found += _channel_problems(document.get("notify"), trials)
     found += _rule_problems(document.get("rules"), trials)
     if daemon or "schedule" in document:

@@ -3,10 +3,11 @@
 :class:`Watcher` owns the composition — opening the store (its password from the
 environment), taking the run lock, the registry client, stopping on SIGTERM/SIGINT between two
 trials — so that the command line, the daemon and the demo each call one method and only
-choose options, format output and exit codes. The use cases are :meth:`~Watcher.check`,
-:meth:`~Watcher.backfill`, :meth:`~Watcher.import_records`, :meth:`~Watcher.deliver` and
-:meth:`~Watcher.status`; :meth:`~Watcher.history`, :meth:`~Watcher.compare` and
-:meth:`~Watcher.change_sets` are the query side (:mod:`ctwatch.timeline`). Each runs in its
+choose options, format output and exit codes. The use cases are :meth:`~Watcher.check`
+(and its :meth:`~Watcher.dry_run`), :meth:`~Watcher.backfill`, :meth:`~Watcher.import_records`,
+:meth:`~Watcher.deliver`, :meth:`~Watcher.test_channels` and :meth:`~Watcher.status`;
+:meth:`~Watcher.history`, :meth:`~Watcher.compare` and :meth:`~Watcher.change_sets` are the
+query side (:mod:`ctwatch.timeline`). Each runs in its
 own module; this one only puts them together.
 """
 
@@ -20,7 +21,7 @@ from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, TextIO
 
-from ctwatch import checks, imports, outbox, status, timeline
+from ctwatch import checks, imports, outbox, preview, sample, status, timeline
 from ctwatch.checks import Plan, RunReport
 from ctwatch.config import Config
 from ctwatch.errors import CtwatchError, FetchError, ParseError, Refused
@@ -90,6 +91,15 @@ class Watcher:
             return checks.check(plan, client, db, force=force, full=full, stop=stopped,
                                 progress=progress)
 
+    def dry_run(self, *, force: bool = False, full: bool = False,
+                stop: Callable[[], bool] | None = None) -> preview.Preview:
+        """What a check would alert now (``ctwatch check --dry-run``), storing and sending
+        nothing: no run lock is taken, a running check goes on undisturbed."""
+        plan = self.plan
+        with self.store() as db, Client(self.config.api) as client, \
+                _stopping(stop) as stopped:
+            return preview.preview(plan, client, db, force=force, full=full, stop=stopped)
+
     def backfill(self, nct_ids: Sequence[str]) -> Iterator[Backfilled | CtwatchError]:
         """Import the registry's version history of each trial, one after the other: what
         each stored, or why it could not (the others go on; a store error ends them all)."""
@@ -114,6 +124,13 @@ class Watcher:
             done = outbox.deliver_pending(db, channels)
             pending = len(db.pending_alerts())
         return Delivery(done.count, pending, done.failed)
+
+    def test_channels(self, name: str | None = None) -> list[sample.Tried]:
+        """Send a sample alert through every configured channel, or the one named
+        (``ctwatch notify --test``), and say how each went; the store is not opened."""
+        channels = sample.chosen(self.plan.channels, name)
+        change_set = sample.sample(self.rules, self.plan.today())
+        return [sample.send(channel, change_set) for channel in channels]
 
     def drop_alerts(self, channel: str, *, wait: bool = False) -> int:
         """Give up the pending alerts of a channel no longer configured; how many."""

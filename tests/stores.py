@@ -216,6 +216,27 @@ class StoreUnderTest:
     def allow_writes(self, name: str, table: str) -> None:
         self.execute(f"DROP TRIGGER {name}" + ("" if self.kind == "sqlite" else f" ON {table}"))
 
+    def before_milestones(self) -> None:
+        """Take the store back to schema version 4, before compliance milestones: no
+        milestones table, every outbox row about a change set."""
+        if self.kind == "postgresql":
+            self.execute("alter table outbox drop column milestone", "drop table milestones",
+                         "alter table outbox alter column change_set set not null",
+                         "update ctwatch_meta set value = '4' where key = 'schema_version'")
+            return
+        columns = ("id, change_set, channel, status, attempts, last_error, created_at, "
+                   "delivered_at, claim, claimed_at")
+        self.execute(f"create table outbox_v5 as select {columns} from outbox",
+                     "drop table outbox", "drop table milestones",
+                     "create table outbox (id integer not null primary key, change_set integer "
+                     "not null references change_sets (id), channel text not null, status "
+                     "varchar(16) not null, attempts integer not null, last_error text, "
+                     "created_at varchar(32) not null, delivered_at varchar(32), claim "
+                     "varchar(64), claimed_at varchar(32), unique (change_set, channel))",
+                     f"insert into outbox ({columns}) select {columns} from outbox_v5",
+                     "drop table outbox_v5",
+                     "update ctwatch_meta set value = '4' where key = 'schema_version'")
+
     def consistent(self) -> bool:
         """SQLite's integrity check; a PostgreSQL server keeps its own files consistent."""
         if self.kind != "sqlite":

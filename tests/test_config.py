@@ -47,7 +47,7 @@ def test_the_design_example_loads(tmp_path: Path) -> None:
     assert [channel["kind"] for channel in config.notify] == ["stdout", "file", "email", "apprise"]
     assert config.rules["ignore"] == ["locations[*].contacts"]
     assert set(yaml.safe_load(DESIGN_EXAMPLE)) == set(TOP_LEVEL_KEYS) - {
-        "max_failures", "store_password_env"}
+        "max_failures", "store_password_env", "compliance_alerts"}
     assert config.max_failures == 3
 
 

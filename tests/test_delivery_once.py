@@ -131,6 +131,7 @@ def test_a_store_of_the_first_schema_is_migrated_and_keeps_its_alerts(
         tmp_path: Path, store: StoreUnderTest) -> None:
     write_config(tmp_path, [{"kind": "file", "path": "alerts.jsonl"}], **store.settings)
     queue_change(store, ["file:alerts.jsonl"])
+    store.before_milestones()  # version 5
     store.execute(*(f"alter table {table} drop column {column}"  # as version 1 left it
                     for table, column in [("outbox", "claim"), ("outbox", "claimed_at"),  # v2
                                           ("trial_state", "registry_date"),  # version 3

@@ -15,7 +15,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import pytest
 from lxml import etree
 
-from ctwatch import labels
+from ctwatch import compliance, labels
 from ctwatch.diff import WHOLE_LISTS
 from ctwatch.model import Change, ChangeSet, Criterion, Trial
 from ctwatch.notify import render
@@ -90,6 +90,10 @@ def test_every_label_is_the_registry_s_own(pattern: str, reference: dict[str, st
         key = source.removeprefix("api:")
         assert key in reference["ctgov-api"] or key in api_keys, key
         assert label in (in_words(key), in_words(key).removesuffix("s")), (label, key)
+    elif source.startswith("rule:"):  # a compliance milestone's finding, named as it reads
+        code = pattern.removeprefix("compliance.").replace("_", "-")
+        assert code in compliance.CODES and source.removeprefix("rule:") in compliance.RULES
+        assert label.lower().startswith(" ".join(code.split("-")[:2])), (label, code)
     else:
         assert source == "ctwatch" and label in OWN, (pattern, source)
         text = " ".join(reference.values()).casefold()

@@ -14,10 +14,11 @@ import click
 
 from ctwatch.checks import tell
 from ctwatch.cli.common import config_from, handle_errors, watcher_from
-from ctwatch.errors import EXIT_CHANGES, EXIT_FAILED
+from ctwatch.errors import EXIT_CHANGES, EXIT_FAILED, UsageError
 
 if TYPE_CHECKING:
     from ctwatch.store import Alert
+    from ctwatch.watch import Watcher
 
 log = logging.getLogger("ctwatch")
 PROGRESS_FROM = 50  # trials read in full: fewer take too little time to need a bar
@@ -31,10 +32,16 @@ PROGRESS_FROM = 50  # trials read in full: fewer take too little time to need a 
               help="Check every trial even if the registry's data has not changed.")
 @click.option("--full", is_flag=True,
               help="Read every trial's whole record, not only those the registry says moved.")
+@click.option("--dry-run", "dry_run", is_flag=True,
+              help="Show the alerts a check would send now, and where; store and send nothing.")
 @click.pass_context
 @handle_errors
-def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool, full: bool) -> None:
+def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool, full: bool,
+          dry_run: bool) -> None:
     """One monitoring pass over the configured trials (the cron job)."""
+    if dry_run:
+        rehearse(watcher_from(ctx, watching=True), exit_code=exit_code, force=force, full=full)
+        return
     with progress_bar(ctx) as progress:
         report = watcher_from(ctx, watching=True).check(force=force, full=full, wait=wait,
                                                         progress=progress)
@@ -42,6 +49,21 @@ def check(ctx: click.Context, exit_code: bool, wait: bool, force: bool, full: bo
     if report.went_wrong or report.interrupted:
         sys.exit(EXIT_FAILED)
     if exit_code and report.change_sets:
+        sys.exit(EXIT_CHANGES)
+
+
+def rehearse(watcher: Watcher, *, exit_code: bool, force: bool, full: bool) -> None:
+    """``check --dry-run``: the alerts on stdout as the stdout channel shows them, each with
+    its channels; failures and a summary on stderr; the exit codes of a check."""
+    found = watcher.dry_run(force=force, full=full)
+    if found.alerts or found.milestones:
+        click.echo(found.text())
+    for line in found.failures:
+        log.error("%s", line)
+    log.info("%s", found.summary())
+    if found.failures or found.interrupted:
+        sys.exit(EXIT_FAILED)
+    if exit_code and found.alerts:
         sys.exit(EXIT_CHANGES)
 
 
@@ -99,15 +121,27 @@ def status(ctx: click.Context, fmt: str) -> None:
               help="Give up the pending alerts of a channel no longer in the configuration.")
 @click.option("--wait", is_flag=True,
               help="With --drop: wait for a run in progress instead of exiting 4.")
+@click.option("--test", "test", is_flag=False, flag_value="", default=None, metavar="[CHANNEL]",
+              help="Send a sample alert through every channel (or the one named) and say, a "
+                   "line each, whether it arrived; nothing is stored.")
 @click.pass_context
 @handle_errors
-def notify(ctx: click.Context, retry: bool, drop: str | None, wait: bool) -> None:
-    """List the alerts waiting in the outbox; with --retry, deliver them now.
+def notify(ctx: click.Context, retry: bool, drop: str | None, wait: bool,
+           test: str | None) -> None:
+    """List the alerts waiting in the outbox; with --retry, deliver them now; with --test,
+    send a sample alert through the channels.
 
     Alerts a failed delivery left pending are also retried by every check."""
-    if retry and drop is not None:
-        raise click.UsageError("give --retry or --drop, not both")
+    if sum((retry, drop is not None, test is not None)) > 1:
+        raise UsageError("give one of --retry, --drop and --test")
     watcher = watcher_from(ctx, watching=True)
+    if test is not None:
+        tried = watcher.test_channels(test or None)
+        for one in tried:
+            click.echo(one.line)
+        if any(one.error for one in tried):
+            sys.exit(EXIT_FAILED)
+        return
     if drop is not None:
         log.info("dropped %d alerts of %s", watcher.drop_alerts(drop, wait=wait), drop)
         return
@@ -127,7 +161,9 @@ def notify(ctx: click.Context, retry: bool, drop: str | None, wait: bool) -> Non
 def alert_line(alert: Alert, configured: bool) -> str:
     """One pending alert for people: channel, trial, change set, attempts, last error."""
     change_set = alert.change_set
-    return (f"{alert.channel}\t{change_set.nct_id}\tchange set {change_set.id}\t"
+    about = (f"milestone {change_set.milestone}" if change_set.milestone
+             else f"change set {change_set.id}")
+    return (f"{alert.channel}\t{change_set.nct_id}\t{about}\t"
             f"{change_set.top_severity}\tattempts {alert.attempts}"
             + ("" if configured else "\t(channel no longer configured: notify --drop "
                                      f"{alert.channel})")

@@ -86,6 +86,8 @@ def event_id(change_set: ChangeSet) -> str:
     """A change set's identity, the same in every channel and on every sending."""
     key = (f"{change_set.nct_id}:{change_set.from_snapshot}-{change_set.to_snapshot}:"
            f"{change_set.created_at}")
+    if change_set.milestone:  # two milestones of a trial may be reached at one moment
+        key += f":{change_set.milestone}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

@@ -27,8 +27,8 @@ from ctwatch.model import Change, ChangeSet, Severity
 from ctwatch.notify.values import detail, element_text, shown
 from ctwatch.wording import LONG_TEXT, Budget, Word, word_diff, word_summary
 
-__all__ = ["AlertView", "ChangeView", "Group", "alert", "change_view", "line", "links",
-           "ordered", "posts_results", "shown", "subject", "title", "top", "version_label",
+__all__ = ["AlertView", "ChangeView", "Group", "alert", "change_view", "finding_view", "line",
+           "links", "ordered", "posts_results", "shown", "subject", "title", "top", "version_label",
            "visible"]
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
@@ -37,6 +37,7 @@ COMPARE_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history&a={a}&b={b}
 RESULTS_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=results"
 CONTEXT_WORDS = 8  # unchanged words kept on each side of an edit in a word diff
 WHOLE_TEXT = 400  # characters: a text this long or shorter is shown whole, old and new
+TEST_FLAG = "test"  # a change of a sample alert (ctwatch notify --test), not of the registry
 HEADLINE_WIDTH = 100  # characters of the change a subject line names, before "…"
 DIGEST_NAMES = 5  # trials a digest's subject names
 
@@ -44,14 +45,18 @@ DIGEST_NAMES = 5  # trials a digest's subject names
 FLAG_TEXT = {
     "outcome_changed_after_start": "Outcome changed after study start: a primary outcome was "
                                    "changed after the study had started.",
+    TEST_FLAG: "A test alert (ctwatch notify --test): nothing changed in the registry; this "
+               "shows how alerts read on this channel.",
 }
+#: a milestone's finding → what its date is, in its headline ("Results overdue (due …)")
+FINDING_DATE = {"verification-lapsed": "last verified"}
 
 
 @dataclass(frozen=True, slots=True)
 class ChangeView:
     path: str  # the machine path, as in the JSON
     label: str  # the field in the registry's words: "Overall Status", "Inclusion criterion 5"
-    kind: str  # added | removed | changed
+    kind: str  # added | removed | changed, or finding (a compliance milestone's)
     severity: Severity
     line: str  # the change in one line: "Overall Status: Recruiting → Active, not recruiting"
     headline: str  # the change in a few words, for a subject: "Overall Status → Terminated"
@@ -90,6 +95,8 @@ class AlertView:
     compared: bool  # whether compare_url selects the two versions
     results_url: str  # the record's results, when this change set posted them; else ""
     flagged: tuple[str, ...]  # every note of every change, once
+    milestone: str = ""  # a compliance milestone's alert: its key (from and to one version)
+    test: bool = False  # a sample alert of ctwatch notify --test
 
     @property
     def changes(self) -> tuple[ChangeView, ...]:
@@ -101,13 +108,15 @@ class AlertView:
         changes": a subject line or a feed entry's title, without the "[ctwatch]"."""
         more = self.count - 1
         tail = f" and {more} more change{'s' if more > 1 else ''}" if more > 0 else ""
-        return f"{self.top_severity.upper()} {self.nct_id}: {self.headline}{tail}"
+        test = "TEST " if self.test else ""
+        return f"{test}{self.top_severity.upper()} {self.nct_id}: {self.headline}{tail}"
 
 
 def links(change_set: ChangeSet) -> dict[str, str]:
     """The record, and the registry's own comparison view when both versions are known."""
     found = {"record": STUDY_URL.format(nct_id=change_set.nct_id)}
-    if change_set.from_version is not None and change_set.to_version is not None:
+    if (change_set.from_version is not None and change_set.to_version is not None
+            and change_set.from_snapshot != change_set.to_snapshot):  # a milestone: one version
         # The registry's comparison view counts versions from 1; its API counts from 0.
         found["compare"] = COMPARE_URL.format(nct_id=change_set.nct_id,
                                               a=change_set.from_version + 1,
@@ -133,7 +142,9 @@ def alert(change_set: ChangeSet) -> AlertView:
         compare_url=found.get("compare") or HISTORY_URL.format(nct_id=change_set.nct_id),
         compared="compare" in found,
         results_url=next((view.link for view in views if view.link), ""),
-        flagged=tuple(dict.fromkeys(note for view in views for note in view.notes)))
+        flagged=tuple(dict.fromkeys(note for view in views for note in view.notes)),
+        milestone=change_set.milestone or "",
+        test=any(TEST_FLAG in change.flags for change in change_set.changes))
 
 
 def ordered(change_sets: Sequence[ChangeSet]) -> list[AlertView]:
@@ -161,9 +172,11 @@ def version_label(number: int | None, date: str | None) -> str:
 
 
 def change_view(change: Change, budget: Budget | None = None, nct_id: str = "") -> ChangeView:
+    label = line(change.label or labels.label(change.path, change.old, change.new))
+    if change.category == "compliance" and isinstance(change.new, dict):
+        return finding_view(change, label)
     kind_of_value = labels.value_kind(change.path)
     old, new = shown(change.old, kind_of_value), shown(change.new, kind_of_value)
-    label = line(change.label or labels.label(change.path, change.old, change.new))
     texts = (change.kind == "changed" and isinstance(change.old, str)
              and isinstance(change.new, str))
     criterion = labels.criterion_section(change.path) is not None
@@ -182,6 +195,23 @@ def change_view(change: Change, budget: Budget | None = None, nct_id: str = "") 
         was=was, now=now, bounds=said,
         notes=tuple(FLAG_TEXT.get(flag, flag.replace("_", " ")) for flag in change.flags),
         link=RESULTS_URL.format(nct_id=nct_id) if posted else "")
+
+
+def finding_view(change: Change, label: str) -> ChangeView:
+    """A compliance milestone's finding (kind "finding"): what it says and the rule it comes
+    from, "Results overdue: due 2024-10-27, 435 days ago, none submitted (42 CFR 11.44(a); …)"."""
+    finding = change.new if isinstance(change.new, dict) else {}
+    text = line(change.summary or str(finding.get("summary") or ""))
+    rule = line(str(finding.get("rule") or ""))
+    said = f"{text} ({rule})" if rule else text
+    day = line(str(finding.get("date") or ""))
+    what = FINDING_DATE.get(str(finding.get("finding")), "due")
+    return ChangeView(
+        path=line(change.path), label=label, kind="finding", severity=change.severity,
+        line=f"{label}: {said}", headline=f"{label} ({what} {day})" if day else label,
+        old="", new=said, words=(), was=(), now=(), bounds=(),
+        notes=tuple(FLAG_TEXT.get(flag, flag.replace("_", " ")) for flag in change.flags),
+        link="")
 
 
 def posts_results(change: Change) -> bool:

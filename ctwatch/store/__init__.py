@@ -41,6 +41,7 @@ from ctwatch.model import Change, ChangeSet, Snapshot, Trial
 from ctwatch.store import rows
 from ctwatch.store.locks import locks_for
 from ctwatch.store.locks import reason as _reason
+from ctwatch.store.rows import Outline as Outline
 from ctwatch.store.tables import (
     SCHEMA_VERSION as SCHEMA_VERSION,
 )
@@ -51,6 +52,7 @@ from ctwatch.store.tables import (
     json_text,
     meta,
     migrate,
+    milestones,
     outbox,
     runs,
     snapshots,
@@ -72,6 +74,7 @@ class Saved:
 
     snapshot_id: int | None  # None: same content as the latest snapshot, nothing new stored
     change_set: ChangeSet | None
+    nct_id: str | None = None
 
 
 class Head(NamedTuple):
@@ -260,13 +263,13 @@ class Store:
             read = None if raw_hash is None else (snapshot.registry_date, raw_hash)
             rows.mark_success(conn, snapshot.nct_id, read)
             if head and head.content_hash == snapshot.content_hash:
-                return Saved(None, None)
+                return Saved(None, None, snapshot.nct_id)
             snapshot_id = rows.insert_snapshot(conn, snapshot, raw)
             if head is None or not changes:
-                return Saved(snapshot_id, None)
+                return Saved(snapshot_id, None, snapshot.nct_id)
             change_set_id = rows.insert_change_set(conn, snapshot.nct_id, head.id,
                                                    snapshot_id, changes, channels)
-            return Saved(snapshot_id, rows.change_set(conn, change_set_id))
+            return Saved(snapshot_id, rows.change_set(conn, change_set_id), snapshot.nct_id)
 
     def replace_trial(self, snapshot_id: int, trial: Trial, parser_version: int) -> None:
         """Store a re-parse of a snapshot's raw payload (``ctwatch reparse``)."""
@@ -292,7 +295,9 @@ class Store:
         if channel is not None:
             query = query.where(outbox.c.channel == channel)
         with self.transaction(write=False) as conn:
-            return [Alert(row.id, row.channel, row.attempts, rows.change_set(conn, row.change_set),
+            return [Alert(row.id, row.channel, row.attempts,
+                          rows.change_set(conn, row.change_set) if row.milestone is None
+                          else rows.milestone_change_set(conn, row.milestone),
                           row.last_error, row.claim, row.status == "sending")
                     for row in conn.execute(query).all()]
 
@@ -339,6 +344,32 @@ class Store:
             return conn.execute(outbox.update().where(
                 outbox.c.channel == channel, outbox.c.status.in_(UNDELIVERED)).values(
                 status="dropped", claim=None, claimed_at=None)).rowcount
+
+    # -- compliance milestones --------------------------------------------------------------
+
+    def milestone_keys(self) -> set[tuple[str, str]]:
+        """(NCT id, key) of every milestone recorded."""
+        with self.transaction(write=False) as conn:
+            return {(row.nct_id, row.key) for row in conn.execute(
+                sa.select(milestones.c.nct_id, milestones.c.key))}
+
+    def save_milestone(self, nct_id: str, key: str, snapshot_id: int, changes: Sequence[Change],
+                       channels: Sequence[str]) -> int:
+        """Record a milestone reached and queue its alert on ``channels``, in one transaction
+        (its id): the same key of the same trial is refused ever after (a StoreError)."""
+        with self.transaction() as conn:
+            return rows.insert_milestone(conn, nct_id, key, snapshot_id, changes, channels)
+
+    def outlines(self, nct_ids: Sequence[str], countries: Sequence[str]) -> list[Outline]:
+        """The :class:`Outline` of the latest snapshot of each trial named that has one, read
+        in the database from the stored JSON: a few hundred bytes a trial, not the trial
+        (a statement per 900 ids)."""
+        statement = rows.outlines(self.engine.dialect.name)
+        with self.transaction(write=False) as conn:
+            return [rows.to_outline(row) for start in range(0, len(nct_ids), _IN_CHUNK)
+                    for row in conn.execute(statement, {
+                        "ids": list(nct_ids[start:start + _IN_CHUNK]),
+                        "countries": list(countries) or [""]})]
 
     # -- settings shared between processes --------------------------------------------------
 

@@ -33,25 +33,17 @@ from ctwatch.config import Config
 from ctwatch.errors import StoreError, UsageError
 from ctwatch.store import Store
 from ctwatch.store.locks import reason
-from ctwatch.store.tables import (
-    change_sets,
-    json_as_is,
-    meta,
-    outbox,
-    runs,
-    snapshots,
-    trial_state,
-)
+from ctwatch.store.tables import json_as_is, metadata
 from ctwatch.urls import database_url
 
 log = logging.getLogger("ctwatch")
 
-#: every table of a store, each after those it refers to
-TABLES = (meta, snapshots, change_sets, outbox, runs, trial_state)
+#: every table of a store, each after those it refers to (a table a later schema adds too)
+TABLES = tuple(metadata.sorted_tables)
 #: the tables that hold a history (the meta table always holds the schema version), and what
 #: one of their rows is called
-HISTORY = {"snapshots": "snapshot", "change_sets": "change set", "outbox": "alert",
-           "runs": "run", "trial_state": "trial"}
+HISTORY = {"snapshots": "snapshot", "change_sets": "change set", "milestones": "milestone",
+           "outbox": "alert", "runs": "run", "trial_state": "trial"}
 #: (table, column) of the JSON columns: jsonb on PostgreSQL
 JSON_COLUMNS = frozenset((table.name, column.name) for table in TABLES for column in table.c
                          if column.type.compile(dialect=postgresql.dialect()) == "JSONB")

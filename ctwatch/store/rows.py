@@ -6,6 +6,7 @@ import importlib
 import json
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from ctwatch.clock import stamp
 from ctwatch.model import Change, ChangeSet, Snapshot, Trial
-from ctwatch.store.tables import change_sets, outbox, snapshots, trial_state
+from ctwatch.store.tables import change_sets, milestones, outbox, snapshots, trial_state
 
 # Statements of every checked trial, built once: building one costs more than running it.
 #: a trial's latest snapshot: id, content hash, parser version
@@ -76,6 +77,86 @@ def change_set(conn: Connection, change_set_id: int) -> ChangeSet:
         from_version=row.from_version, to_version=row.to_version,
         from_date=row.from_date, to_date=row.to_date, created_at=row.created_at,
         changes=tuple(Change.from_dict(c) for c in json.loads(row.changes)))
+
+
+def insert_milestone(conn: Connection, nct_id: str, key: str, snapshot_id: int,
+                     changes: Sequence[Change], channels: Sequence[str]) -> int:
+    created = stamp()
+    milestone_id = conn.execute(milestones.insert().values(
+        nct_id=nct_id, key=key, snapshot=snapshot_id, alerted_at=created,
+        changes=json.dumps([c.to_dict() for c in changes], ensure_ascii=False),
+    )).inserted_primary_key[0]
+    for channel in channels:
+        conn.execute(outbox.insert().values(milestone=milestone_id, channel=channel,
+                                            status="pending", attempts=0, created_at=created))
+    return milestone_id
+
+
+def milestone_change_set(conn: Connection, milestone_id: int) -> ChangeSet:
+    """A milestone's alert as a change set of its trial: from and to the snapshot it was
+    judged on, its one change the finding."""
+    row = conn.execute(
+        sa.select(milestones, snapshots.c.registry_version, snapshots.c.registry_date,
+                  snapshots.c.trial)
+        .join(snapshots, snapshots.c.id == milestones.c.snapshot)
+        .where(milestones.c.id == milestone_id)).one()
+    return ChangeSet(
+        id=row.id, nct_id=row.nct_id, title=json.loads(row.trial).get("brief_title"),
+        from_snapshot=row.snapshot, to_snapshot=row.snapshot,
+        from_version=row.registry_version, to_version=row.registry_version,
+        from_date=row.registry_date, to_date=row.registry_date, created_at=row.alerted_at,
+        changes=tuple(Change.from_dict(c) for c in json.loads(row.changes)))
+
+
+@dataclass(frozen=True, slots=True)
+class Outline:
+    """What judging a trial's duties reads of its latest snapshot (:meth:`Store.outlines`),
+    without the rest: the trial's title, status, design and oversight as stored, its
+    interventions' types, and whether one of its locations is in the countries asked about."""
+
+    snapshot_id: int
+    nct_id: str
+    parser_version: int
+    registry_version: int | None
+    registry_date: str | None
+    parts: dict[str, Any]  # brief_title, status, design, oversight
+    intervention_types: list[str | None]
+    located: bool
+
+
+# Of a latest snapshot, what judging the trial's duties reads, extracted in the database: one
+# pass over each stored trial's JSON instead of sending it whole to be decoded in Python.
+_OUTLINE_PARTS = {
+    "sqlite": ("json_extract(s.trial, '$.brief_title', '$.status', '$.design', '$.oversight')",
+               "(SELECT json_group_array(json_extract(value, '$.type')) "
+               "FROM json_each(s.trial, '$.interventions'))",
+               "EXISTS (SELECT 1 FROM json_each(s.trial, '$.locations') "
+               "WHERE json_extract(value, '$.country') IN :countries)"),
+    "postgresql": ("CAST(jsonb_build_array(s.trial -> 'brief_title', s.trial -> 'status', "
+                   "s.trial -> 'design', s.trial -> 'oversight') AS TEXT)",
+                   "CAST(COALESCE((SELECT jsonb_agg(i -> 'type') FROM "
+                   "jsonb_array_elements(s.trial -> 'interventions') AS i), '[]') AS TEXT)",
+                   "EXISTS (SELECT 1 FROM jsonb_array_elements(s.trial -> 'locations') AS l "
+                   "WHERE l ->> 'country' IN :countries)"),
+}
+
+
+def outlines(dialect: str) -> sa.TextClause:
+    """The statement reading the outlines of the latest snapshots of the trials ``:ids``."""
+    parts, kinds, located = _OUTLINE_PARTS["postgresql" if dialect == "postgresql" else "sqlite"]
+    return sa.text(
+        f"SELECT s.id, s.nct_id, s.parser_version, s.registry_version, s.registry_date, "
+        f"{parts} AS parts, {kinds} AS kinds, {located} AS located FROM snapshots AS s "
+        f"WHERE s.id IN (SELECT max(id) FROM snapshots WHERE nct_id IN :ids GROUP BY nct_id)"
+    ).bindparams(sa.bindparam("countries", expanding=True), sa.bindparam("ids", expanding=True))
+
+
+def to_outline(row: Any) -> Outline:
+    title, status, design, oversight = json.loads(row.parts)
+    return Outline(row.id, row.nct_id, row.parser_version, row.registry_version,
+                   row.registry_date, {"brief_title": title, "status": status, "design": design,
+                                       "oversight": oversight},
+                   json.loads(row.kinds), bool(row.located))
 
 
 def trial_state_row(conn: Connection, nct_id: str) -> Any:

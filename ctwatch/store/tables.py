@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from ctwatch.errors import StoreError
 from ctwatch.store.locks import migrating
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: JSON, as text the code writes and reads (canonical, hashed as written); jsonb on PostgreSQL
 JSON_TEXT = sa.Text().with_variant(JSONB(), "postgresql")
@@ -71,10 +71,25 @@ change_sets = sa.Table(
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("changes", JSON_TEXT, nullable=False),
 )
+# A compliance milestone reached (ctwatch.milestones): recorded once per trial and key, in the
+# transaction that queues its alerts, so that it is alerted once, whatever the runs that follow.
+milestones = sa.Table(
+    "milestones", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("nct_id", sa.String(11), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),  # results-overdue:2024-10-27
+    # the snapshot the trial was judged on (its latest then)
+    sa.Column("snapshot", sa.Integer, sa.ForeignKey("snapshots.id"), nullable=False),
+    sa.Column("alerted_at", sa.String(32), nullable=False),
+    sa.Column("changes", JSON_TEXT, nullable=False),  # the finding, as its alert's one change
+    sa.UniqueConstraint("nct_id", "key"),
+)
 outbox = sa.Table(
     "outbox", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("change_set", sa.Integer, sa.ForeignKey("change_sets.id"), nullable=False),
+    # what the alert is about: a change set, or a compliance milestone (one of the two)
+    sa.Column("change_set", sa.Integer, sa.ForeignKey("change_sets.id")),
+    sa.Column("milestone", sa.Integer, sa.ForeignKey("milestones.id")),
     sa.Column("channel", sa.Text, nullable=False),  # a name, or file:PATH, email:TO…
     sa.Column("status", sa.String(16), nullable=False, default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
@@ -88,6 +103,7 @@ outbox = sa.Table(
     sa.Column("claim", sa.String(64)),
     sa.Column("claimed_at", sa.String(32)),
     sa.UniqueConstraint("change_set", "channel"),
+    sa.UniqueConstraint("milestone", "channel"),
 )
 runs = sa.Table(
     "runs", metadata,
@@ -155,8 +171,32 @@ def _v4_postgresql_types(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE outbox ALTER COLUMN channel TYPE text"))
 
 
+#: the outbox's columns before version 5, which a SQLite store's migration copies
+_OUTBOX_V4 = ("id", "change_set", "channel", "status", "attempts", "last_error", "created_at",
+              "delivered_at", "claim", "claimed_at")
+
+
+def _v5_milestones(conn: Connection) -> None:
+    # Compliance milestones, and outbox rows that are about one instead of a change set.
+    metadata.create_all(conn, tables=[milestones])
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("ALTER TABLE outbox ALTER COLUMN change_set DROP NOT NULL"))
+        conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN milestone INTEGER "
+                             "REFERENCES milestones (id)"))
+        conn.execute(sa.text("ALTER TABLE outbox ADD UNIQUE (milestone, channel)"))
+        return
+    # SQLite cannot drop a NOT NULL: the outbox is made anew and its rows copied, ids kept (no
+    # table refers to the outbox, so none is left pointing at the old one).
+    columns = ", ".join(_OUTBOX_V4)
+    conn.execute(sa.text("ALTER TABLE outbox RENAME TO outbox_v4"))
+    outbox.create(conn)
+    conn.execute(sa.text(f"INSERT INTO outbox ({columns}) SELECT {columns} FROM outbox_v4"))
+    conn.execute(sa.text("DROP TABLE outbox_v4"))
+
+
 #: schema version → the step that brings a store of version - 1 to it
-MIGRATIONS = {2: _v2_outbox_claims, 3: _v3_trial_reads, 4: _v4_postgresql_types}
+MIGRATIONS = {2: _v2_outbox_claims, 3: _v3_trial_reads, 4: _v4_postgresql_types,
+              5: _v5_milestones}
 
 #: outbox states of an alert still owed to its channel
 UNDELIVERED = ("pending", "sending")

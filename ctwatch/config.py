@@ -18,6 +18,7 @@ import dataclasses
 import gc
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -359,17 +360,22 @@ def trial_entries(section: Any) -> Iterator[TrialEntry | ConfigError]:
         return
     seen: set[str] = set()
     for index, item in enumerate(section):
-        key = f"trials[{index}]"
+        # most items are an NCT id as the registry writes it: no key, no parsing (a config
+        # may list 100,000 of them, read at every check)
+        plain = type(item) is str and _CANONICAL_ID.fullmatch(item) is not None
         try:
-            entry = _trial(key, item)
+            entry = TrialEntry(item) if plain else _trial(f"trials[{index}]", item)
         except ConfigError as error:
             yield error
             continue
         if entry.nct_id in seen:
-            yield ConfigError(f"{entry.nct_id} is listed twice", key=key)
+            yield ConfigError(f"{entry.nct_id} is listed twice", key=f"trials[{index}]")
             continue
         seen.add(entry.nct_id)
         yield entry
+
+
+_CANONICAL_ID = re.compile(r"NCT[0-9]{8}")  # what model.parse_nct_id gives back unchanged
 
 
 def _trial(key: str, item: Any) -> TrialEntry:

@@ -34,8 +34,9 @@ _CONNECTIVE = re.compile(
 # Words that end a clause without naming anything ("… must be"), read back word by word: the
 # regex "(?:\s+(?:is|…))+\s*$" would retry the run of such words from each of them. Words are
 # compared by regexes, to fold case as that one did ("İS" is "is" to it).
-_TRAILING_WORD = re.compile(
-    r"is|are|was|were|be|must|should|to|of|at|in|on|value|level|levels", re.IGNORECASE)
+_TRAILING_WORDS = ("is", "are", "was", "were", "be", "must", "should", "to", "of", "at", "in",
+                   "on", "value", "level", "levels")
+_TRAILING_WORD = re.compile("|".join(_TRAILING_WORDS), re.IGNORECASE)
 _GAPS = re.compile(r"(\s+)")
 _LEADING = re.compile(
     r"^(?:(?:a|an|the|their|his|her|its|and/or|and|or|any|all|they|have|has|with|of|being|"
@@ -74,13 +75,9 @@ _PRONOUNS = frozenset({"it", "they", "them", "this", "these"})
 # those are taken as they are.
 _PLAIN_WORD = r"[A-Za-z](?:[\w'-]*[A-Za-z0-9])?"
 _PLAIN = re.compile(rf"\s*({_PLAIN_WORD}(?: {_PLAIN_WORD}){{0,7}})\s*", re.ASCII)
-_TRAILING = frozenset({"is", "are", "was", "were", "be", "must", "should", "to", "of", "at", "in",
-                       "on", "value", "level", "levels"})
+_TRAILING = frozenset(_TRAILING_WORDS)
 _CONNECTIVE_WORDS = frozenset(word for connective in _CONNECTIVES for word in connective.split())
-_STOP_WORDS = (_LEAD_WORDS | _TAIL | _FUNCTION | _PRONOUNS | {"value", "level", "levels"}
-               | {word for connective in _CONNECTIVES for word in connective.split()}
-               | {"is", "are", "was", "were", "be", "must", "should", "to", "of", "at", "in",
-                  "on"})
+_STOP_WORDS = _LEAD_WORDS | _TAIL | _FUNCTION | _PRONOUNS | _TRAILING | _CONNECTIVE_WORDS
 _LETTER = re.compile(r"[^\W\d_]")
 # Between two bounds of one measure: "Age > 18 and < 70", "≤ 3 x ULN, ≤ 5 x ULN in …",
 # "<80 umol/L in females and <106 umol/L in males", "<100 mmHg at screening or <95 mmHg".

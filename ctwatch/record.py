@@ -54,13 +54,13 @@ def record(db: Store, reading: Reading, *, channels: Channels = lambda _: [],
         head = None if new else db.head(snapshot.nct_id)
         if head and head[1:] == (snapshot.content_hash, sources.PARSER_VERSION):
             return db.save_after(head, snapshot, raw, raw_hash=raw_hash)  # nothing to diff
-        stored = db.latest(snapshot.nct_id) if head else None  # a new trial has none
-        previous = current(db, stored) if stored else None
-        changes = (diff(previous.trial, reading.trial, reading.rules, reading.when)
-                   if previous else [])
-        if previous and stored and previous is not stored:
+        if head is None:  # a new trial: nothing to compare with
+            return db.save_after(None, snapshot, raw, raw_hash=raw_hash)
+        stored, previous = _latest(db, snapshot.nct_id)
+        changes = diff(previous.trial, reading.trial, reading.rules, reading.when)
+        if previous is not stored:
             db.replace_trial(previous.id or 0, previous.trial, sources.PARSER_VERSION)
-            head = head._replace(content_hash=previous.content_hash) if head else None
+            head = head._replace(content_hash=previous.content_hash)
         return db.save_after(head, snapshot, raw, changes, channels(changes), raw_hash=raw_hash)
 
 
@@ -72,9 +72,8 @@ def preview(db: Store, reading: Reading) -> ChangeSet | None:
     head = db.head(snapshot.nct_id)
     if head is None or head[1:] == (snapshot.content_hash, sources.PARSER_VERSION):
         return None
-    stored = db.latest(snapshot.nct_id)
-    previous = current(db, stored) if stored else None
-    if previous is None or previous.content_hash == snapshot.content_hash:
+    _, previous = _latest(db, snapshot.nct_id)
+    if previous.content_hash == snapshot.content_hash:
         return None
     changes = diff(previous.trial, reading.trial, reading.rules, reading.when)
     return timeline.change_set(previous, snapshot, changes) if changes else None
@@ -97,6 +96,14 @@ def _snapshot(reading: Reading) -> Snapshot:
         url=fetched.url, registry_version=fetched.registry_version,
         registry_date=reading.registry_date, parser_version=sources.PARSER_VERSION,
         content_hash=content_hash(trial), trial=trial)
+
+
+def _latest(db: Store, nct_id: str) -> tuple[Snapshot, Snapshot]:
+    """A trial's latest snapshot (it has one) as stored, and as this version's parser reads
+    it: the one the next version is compared with."""
+    stored = db.latest(nct_id)
+    assert stored is not None  # the caller found its head in the same transaction
+    return stored, current(db, stored)
 
 
 def current(db: Store, snapshot: Snapshot) -> Snapshot:

@@ -20,7 +20,7 @@ from ctwatch import criteria, sources
 from ctwatch.markup import Block, blocks, html_blocks
 from ctwatch.model import Criterion, Eligibility
 from tests.helpers import REALDATA
-from tests.test_text_linear import cpu
+from tests.test_text_linear import LINEAR, SLACK, cpu
 
 CRITERIA = REALDATA / "criteria"
 
@@ -401,7 +401,7 @@ def test_marked_lines_are_read_in_linear_time() -> None:
                         criteria.heading(Block(" ".join(["Inclusion"] * size))))
 
     small, large = make(2000), make(8000)
-    assert cpu(large)[0] <= 8 * cpu(small)[0] + 0.05
+    assert cpu(large)[0] <= LINEAR * cpu(small)[0] + SLACK
 
 
 def test_words_of_marked_lines_are_only_their_markers_less() -> None:

@@ -53,10 +53,15 @@ def insert_change_set(conn: Connection, nct_id: str, from_id: int, to_id: int,
     created = stamp()
     change_set_id = conn.execute(change_sets.insert().values(
         nct_id=nct_id, from_snapshot=from_id, to_snapshot=to_id, created_at=created,
-        changes=json.dumps([c.to_dict() for c in changes], ensure_ascii=False),
+        changes=changes_json(changes),
     )).inserted_primary_key[0]
     _queue(conn, channels, created, change_set=change_set_id)
     return change_set_id
+
+
+def changes_json(changes: Sequence[Change]) -> str:
+    """A change set's changes as the store keeps them."""
+    return json.dumps([c.to_dict() for c in changes], ensure_ascii=False)
 
 
 def _queue(conn: Connection, channels: Sequence[str], created: str, **alerted: int) -> None:
@@ -89,7 +94,7 @@ def insert_milestone(conn: Connection, nct_id: str, key: str, snapshot_id: int,
     created = stamp()
     milestone_id = conn.execute(milestones.insert().values(
         nct_id=nct_id, key=key, snapshot=snapshot_id, alerted_at=created,
-        changes=json.dumps([c.to_dict() for c in changes], ensure_ascii=False),
+        changes=changes_json(changes),
     )).inserted_primary_key[0]
     _queue(conn, channels, created, milestone=milestone_id)
     return milestone_id

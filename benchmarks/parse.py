@@ -15,8 +15,10 @@ fixtures/realdata and NCT04083898). Printed:
 - where the median record's time goes (parse and to_dict, under cProfile, which overstates
   code made of many small calls), by part of the parser.
 
-On a busy machine the ratios move by a unit or two from run to run: the fastest of each is
-kept, and more --repeat runs find quieter moments.
+Times are CPU seconds of this process (``time.process_time``), so that other work on the
+machine counts less; the load average is printed with them. On a busy machine the ratios still
+move by a unit or two from run to run: the fastest of each is kept, and more --repeat runs find
+quieter moments.
 
 Exit status 1 when a target is missed.
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import statistics
 import sys
@@ -51,11 +54,11 @@ def corpus() -> list[Path]:
 
 
 def timed(work: Callable[[], object], number: int = 1) -> float:
-    """Seconds per call of `number` calls of `work`."""
-    start = time.perf_counter()
+    """CPU seconds per call of `number` calls of `work`."""
+    start = time.process_time()
     for _ in range(number):
         work()
-    return (time.perf_counter() - start) / number
+    return (time.process_time() - start) / number
 
 
 def best_of(repeat: int, work: Callable[[], object]) -> float:
@@ -155,7 +158,8 @@ def main() -> int:
     to_json = best_of(args.repeat, lambda: [[t.to_dict() for t in sources.parse(raw)]
                                            for raw in records])
 
-    print(f"corpus: {len(records)} files, {trials} trials, {size / 1e6:.2f} MB")
+    print(f"corpus: {len(records)} files, {trials} trials, {size / 1e6:.2f} MB; "
+          f"load average {os.getloadavg()[0]:.2f}")
     print(f"{'step':<28}{'seconds':>10}{'trials/s':>12}{'× json.loads':>14}")
     for name, seconds in (("json.loads (baseline)", baseline), ("parse → Trial", parse),
                           ("parse → Trial → dict", to_json)):

@@ -76,7 +76,13 @@ def is_heading(line: str) -> bool:
 def heading(block: Block) -> _Heading | None:
     """The section heading a block is, if it is one."""
     text = block.text
-    if not (text[:1].isalpha() or text[:1] in "[(") or not (match := _HEADING.match(text)):
+    if not (text[:1].isalpha() or text[:1] in "[("):
+        return None
+    # Most blocks are no heading, and have none of the letters that every kind has ("inclusi",
+    # "exclusi": "clu"; "eligibi": "el"), lower-cased as the pattern's IGNORECASE reads them:
+    # no other character matches c, l, u or e. Looked for before the pattern (issue 13).
+    lower = text.lower()
+    if ("clu" not in lower and "el" not in lower) or not (match := _HEADING.match(text)):
         return None
     if len(text[:match.start("colon")].split()) > MAX_HEADING_WORDS:
         return None
@@ -188,7 +194,7 @@ def _number(nodes: list[_Node], prefix: str, context: str | None = None,
 
 def _criterion(node: _Node, ident: str, context: str | None) -> Criterion:
     # the heading criterion's label measures a bound whose own text names none ("Age:")
-    children = _number(node.children, f"{ident}.", node.text)
+    children = _number(node.children, f"{ident}.", node.text) if node.children else ()
     return Criterion(ident, node.text, children, thresholds.extract(node.text, context))
 
 

@@ -72,6 +72,10 @@ def clean(text: str | None) -> str | None:
     """Collapse whitespace of plain text; ``None`` for nothing."""
     if text is None:
         return None
+    # Most text is collapsed already, and seeing so is cheaper than splitting it: every white
+    # space character but " " is unprintable.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text or None
     return " ".join(text.split()) or None  # str.split's whitespace is the same as \s
 
 
@@ -89,13 +93,16 @@ def inline(text: str | None, markup: Markup) -> str | None:
 
 def blocks(text: str | None, markup: Markup) -> tuple[Block, ...]:
     """The paragraph and list structure of a markup field."""
-    if not text or not text.strip():
+    if not text or text.isspace():
         return ()
     if markup == "markdown":
         if not (_MARKDOWN_INLINE.search(text) or _FIRST_LINE_SYNTAX.match(text)
                 or _LATER_LINE_SYNTAX.search(text)):
+            paragraphs = _BLANK_LINE.split(text)
+            if len(paragraphs) == 1:  # most fields: the blocks of one paragraph alone
+                return tuple(_paragraph_blocks(text))
             level = _Level()
-            for paragraph in _BLANK_LINE.split(text):
+            for paragraph in paragraphs:
                 level.paragraph(paragraph)
             return tuple(level.blocks)
         simple = registry_markdown_blocks(text)
@@ -189,24 +196,27 @@ def registry_markdown_blocks(text: str) -> tuple[Block, ...] | None:
     other markdown."""
     if _ODD_CHARACTER.search(text):
         return None
-    for line in text.split("\n"):
-        if not _simple_line(line):
-            return None
-    lines = textwrap.dedent(text).splitlines()
-    return tuple(_plain_sequence([line.rstrip() for line in lines], 0, unescape=True))
+    lines = text.split("\n")
+    if not all(map(_simple_line, lines)):
+        return None
+    return tuple(_plain_sequence(_dedented(lines), 0, unescape=True))
 
 
 def _simple_line(line: str) -> bool:
-    if not line.strip():  # blank to Python, and to CommonMark only if all spaces
-        return not line.strip(" ")
-    indent = len(line) - len(line.lstrip(" "))
-    marker = _PLAIN_MARKER.match(line)
-    content = line[marker.end():] if marker else line[indent:]
-    if indent >= 4 or (marker and len(marker.group(4)) > 4) or _BLOCK_START.match(line):
+    stripped = line.lstrip(" ")
+    if not stripped or stripped.isspace():  # blank to Python, to CommonMark if all spaces
+        return not stripped
+    indent = len(line) - len(stripped)
+    if indent >= 4 or _BLOCK_START.match(line):
         return False
-    if marker and (_PLAIN_MARKER.match(content) or _BLOCK_START.match(content)):
-        return False  # a list or a block opened on the line of an item
-    return not _INLINE_SYNTAX.search(_ESCAPE.sub("", content))
+    marker = _PLAIN_MARKER.match(line)
+    if marker:
+        content = line[marker.end():]
+        if len(marker.group(4)) > 4 or _PLAIN_MARKER.match(content) or _BLOCK_START.match(content):
+            return False  # code, or a list or a block opened on the line of an item
+    else:
+        content = stripped
+    return not _INLINE_SYNTAX.search(_unescape(content, ""))
 
 
 def html_blocks(text: str) -> tuple[Block, ...]:
@@ -260,8 +270,30 @@ def _item(li: etree._Element) -> Block:
 def plain_blocks(text: str) -> tuple[Block, ...]:
     """Blocks of plain text as the legacy registry laid it out, read by CommonMark's block
     rules for paragraphs and lists (no inline syntax: ``*``, ``\\`` and ``<`` are text)."""
-    lines = textwrap.dedent(text.expandtabs(4)).splitlines()
-    return tuple(_plain_sequence([line.rstrip() for line in lines], 0))
+    return tuple(_plain_sequence(_dedent(text.expandtabs(4)), 0))
+
+
+# what str.splitlines splits lines at besides "\n"
+_LINE_BREAK = re.compile(r"[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def _dedent(text: str) -> list[str]:
+    """The lines of ``textwrap.dedent(text)``, as ``splitlines`` splits them, right-stripped,
+    for text without tabs: most without textwrap, whose patterns try a MULTILINE "^" at every
+    position of the text (an eighth of the time of reading registry markdown, issue 13)."""
+    if _LINE_BREAK.search(text):
+        return [line.rstrip() for line in textwrap.dedent(text).splitlines()]
+    return _dedented(text.split("\n"))
+
+
+def _dedented(lines: list[str]) -> list[str]:
+    """:func:`_dedent` of the text of ``lines``, which holds no line break but "\\n"."""
+    # textwrap's margin: the indent common to the lines that are not all spaces
+    margin = min((len(line) - len(line.lstrip(" ")) for line in lines if line.strip(" ")),
+                 default=0)
+    if not lines[-1].strip(" "):
+        lines = lines[:-1]  # textwrap empties it, and splitlines drops an empty last line
+    return [line[margin:].rstrip() for line in lines]
 
 
 def _plain_sequence(lines: list[str], depth: int, *, unescape: bool = False) -> list[Block]:
@@ -270,7 +302,7 @@ def _plain_sequence(lines: list[str], depth: int, *, unescape: bool = False) -> 
     before its lines are read for markers, as markdown-it does."""
     marks = depth < MAX_NESTING
     if len(lines) == 1 and not (marks and _PLAIN_MARKER.match(lines[0])):  # most items
-        raw = _ESCAPE.sub(r"\1", lines[0]) if unescape else lines[0]
+        raw = _unescape(lines[0]) if unescape else lines[0]
         return _Level.read(raw, marks, first_in_item=depth > 0)
     level = _Level(marks=marks, item=depth > 0)
     paragraph: list[str] = []
@@ -288,7 +320,7 @@ def _plain_sequence(lines: list[str], depth: int, *, unescape: bool = False) -> 
                 items = []
                 kind = marker.group(2)[-1]
             body, index = _plain_item(lines, index, marker)
-            items.append(_list_item(_plain_sequence(body, depth + 1, unescape=unescape)))
+            items.append(_plain_list_item(body, depth + 1, unescape))
             continue
         if line.strip():
             paragraph.append(line)
@@ -309,8 +341,13 @@ def _flush(level: _Level, items: list[Block], paragraph: list[str], unescape: bo
     items.clear()
     raw = "\n".join(paragraph)
     paragraph.clear()
-    level.paragraph(_ESCAPE.sub(r"\1", raw) if unescape else raw)
+    level.paragraph(_unescape(raw) if unescape else raw)
     return ""
+
+
+def _unescape(raw: str, keep: str = r"\1") -> str:
+    """Markdown's backslash escapes resolved (``keep``: what each becomes)."""
+    return _ESCAPE.sub(keep, raw) if "\\" in raw else raw
 
 
 def _interrupts(marker: re.Match[str]) -> bool:
@@ -341,12 +378,22 @@ def _plain_item(lines: list[str], start: int, marker: re.Match[str]) -> tuple[li
     return body, index
 
 
+def _plain_list_item(lines: list[str], depth: int, unescape: bool) -> Block:
+    """The list item of ``lines`` (see :func:`_plain_item`), at ``depth`` > 0."""
+    if len(lines) == 1:  # most items: one line of text, read here as the general path would
+        marks = depth < MAX_NESTING
+        raw = _unescape(lines[0]) if unescape else lines[0]
+        if not marks or not (_PLAIN_MARKER.match(lines[0]) or _FIRST_MARK.match(raw)):
+            return Block(clean(raw) or "", item=True)
+    return _list_item(_plain_sequence(lines, depth, unescape=unescape))
+
+
 def _list_item(inner: list[Block]) -> Block:
     """A list item: its leading paragraphs are its text, what follows nests under it."""
     lead = 0
     while lead < len(inner) and not inner[lead].item and not inner[lead].children:
         lead += 1
-    return Block(" ".join(block.text for block in inner[:lead]), tuple(inner[lead:]), item=True)
+    return Block(" ".join([block.text for block in inner[:lead]]), tuple(inner[lead:]), item=True)
 
 
 # -- what every format shares -----------------------------------------------------------------
@@ -409,7 +456,9 @@ def _paragraph_blocks(raw: str) -> list[Block]:
     """A paragraph: its text before the first marked line, then the marked lines as items,
     nested by style: the first style is the outer level, a new style one level in, a style
     seen before the level it was at ("•" items with "○" items under them)."""
-    first = _FIRST_MARK.match(raw) or _NEXT_MARK.search(raw)
+    first = _FIRST_MARK.match(raw)
+    if first is None and "\n" in raw:
+        first = _NEXT_MARK.search(raw)
     if first is None:
         text = clean(raw)
         return [Block(text)] if text else []

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import sys
+
 import pytest
 
 from ctwatch import criteria
+from ctwatch.markup import Block
 from ctwatch.model import Criterion
 
 
@@ -70,3 +74,16 @@ def test_inserting_a_bullet_does_not_change_the_others_text() -> None:
     before, _ = criteria.parse("Inclusion Criteria:\n\n* a\n* b\n* c", "markdown")
     after, _ = criteria.parse("Inclusion Criteria:\n\n* a\n* new\n* b\n* c", "markdown")
     assert {c.text for c in before["inclusion"]} < {c.text for c in after["inclusion"]}
+
+
+def test_the_letters_looked_for_before_the_heading_pattern_have_no_other_case() -> None:
+    """criteria.heading looks for "clu" or "el" in a block's lower-cased text before it tries
+    its pattern: no other character matches c, l, u or e under IGNORECASE."""
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    assert set(re.findall("[clue]", every, re.IGNORECASE)) == set("clueCLUE")
+
+
+@pytest.mark.parametrize("line", ["INCLUSION CRITERIA:", "Incluſion criteria:",
+                                  "ELıGıBıLıTY CRITERIA:", "EXCLUSıON CRITERIA"])
+def test_headings_in_letters_that_the_pattern_folds_are_headings(line: str) -> None:
+    assert criteria.heading(Block(line)) is not None

@@ -1,5 +1,5 @@
 """Many trials from the registry's list: batches of ids, their pages, and what becomes of an id
-a page left out or could not give.
+a page left out or could not give; and every page of a search (:func:`query_pages`).
 
 The list answers ``filter.ids`` (ids and aliases alike) ``pageSize`` studies at a time, and a
 follow-up page repeats the exact same query plus the token (reference/ctgov-api.md §2). One
@@ -8,13 +8,18 @@ follow-up page repeats the exact same query plus the token (reference/ctgov-api.
 changed-since query (``filter.advanced``). Whatever the kind, a page that cannot be decoded is
 asked for again in halves, so that one bad record fails its own trial only; a registry that
 is down fails the ids not asked for yet at once; an HTTP 414 halves the batches from then on.
+
+A search (``query.*``, ``filter.*`` without ids) cannot be halved: its pages are all of it or
+nothing. :func:`query_pages` walks them, each follow-up the same query plus the token, and
+fails the walk when the registry's own count says the pages cannot be the whole answer.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -224,6 +229,46 @@ class _Queue:
         return True
 
 
+def list_url(base: str, params: Iterable[tuple[str, str]]) -> str:
+    """The list URL of ``params``, in their order (commas left as they are, as the API takes
+    them)."""
+    return f"{base}{LIST_PATH}?" + "&".join(f"{name}={quote(value, safe=',')}"
+                                           for name, value in params)
+
+
+def query_pages(get_json: Callable[[str], dict[str, Any]], url: str, page_size: int,
+                extra_pages: int) -> Iterator[list[Any]]:
+    """The studies of every page of the list query ``url`` (which asks for countTotal), in
+    order; follow-ups repeat it exactly, plus the token (reference §2).
+
+    Failure (BadResponse) for a first page without totalCount, a repeated token, more pages
+    than totalCount needs plus ``extra_pages``, or fewer studies in all than it counted: the
+    pages yielded before are then not the whole answer."""
+    data = get_json(url)
+    total = data.get("totalCount")
+    if type(total) is not int or total < 0:
+        raise Failure(BadResponse, "reply has no totalCount")
+    allowed = max(1, -(-total // page_size)) + extra_pages
+    seen: set[str] = set()
+    listed = pages = 0
+    while True:
+        studies, token = _page_parts(data)
+        listed, pages = listed + len(studies), pages + 1
+        yield studies
+        if token is None:
+            break
+        if token in seen:
+            raise Failure(BadResponse, "the registry repeated a page token")
+        if pages >= allowed:
+            raise Failure(BadResponse, f"the registry kept sending page tokens ({pages} pages "
+                          f"for {total} studies)")
+        seen.add(token)
+        data = get_json(f"{url}&pageToken={quote(token, safe='')}")
+    if listed < total:
+        raise Failure(BadResponse, f"the pages listed {listed} of the {total} studies the "
+                      "registry counted")
+
+
 def _chunks(ids: list[str], size: int) -> list[list[str]]:
     return [ids[start : start + size] for start in range(0, len(ids), size)]
 
@@ -249,3 +294,87 @@ def aliases(ident: dict[str, Any]) -> list[str]:
     if not isinstance(found, list):
         return []
     return [alias.upper() for alias in found if isinstance(alias, str)]
+
+
+# Set by the client on every page of a search it walks: a caller's own would contradict them.
+WALK_PARAMS = ("pageSize", "pageToken", "countTotal", "fields")
+_NCT = re.compile(r"NCT\d{8}")
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A study as a search lists it (``fetch.SEARCH_FIELDS``), values as the registry sends
+    them ("PHASE2", "RECRUITING", "2024-01-23"); a value absent or malformed is None (or no
+    phase). Defined here, with the list code; ``ctwatch.fetch.Listed`` is the same class."""
+
+    nct_id: str
+    title: str | None
+    phases: tuple[str, ...]
+    status: str | None
+    sponsor: str | None
+    first_posted: str | None
+    last_update_posted: str | None
+
+    @classmethod
+    def from_study(cls, study: Any) -> Listed:
+        """What a projected or full study record says; ValueError only if it has no usable
+        nctId (such a study cannot be a member of anything)."""
+        nct_id = usable_id(study)
+        if nct_id is None:
+            raise ValueError("the study has no usable protocolSection.identificationModule.nctId")
+        section = _object(study.get("protocolSection"))
+        status, design = _object(section.get("statusModule")), _object(section.get("designModule"))
+        sponsor = _object(_object(section.get("sponsorCollaboratorsModule")).get("leadSponsor"))
+        phases = design.get("phases")
+        return cls(
+            nct_id=nct_id,
+            title=_text(identification(study).get("briefTitle")),
+            phases=tuple(p for p in phases if _text(p)) if isinstance(phases, list) else (),
+            status=_text(status.get("overallStatus")),
+            sponsor=_text(sponsor.get("name")),
+            first_posted=_text(_object(status.get("studyFirstPostDateStruct")).get("date")),
+            last_update_posted=last_update_posted(study),
+        )
+
+
+def merged(params: Iterable[tuple[str, str]],
+           reserved: tuple[str, ...] = WALK_PARAMS) -> list[tuple[str, str]]:
+    """A search's parameters, ``filter.advanced`` given twice made one (both held); ValueError
+    for another repeated one, or one the walk sets itself (``reserved``)."""
+    found: dict[str, str] = {}
+    for name, value in params:
+        if name in reserved:
+            raise ValueError(f"{name}: set by the client on every page, not by a search")
+        if name == "filter.advanced" and name in found:
+            found[name] = f"({found[name]}) AND ({value})"
+        elif name in found:
+            raise ValueError(f"{name} is given twice")
+        else:
+            found[name] = value
+    return list(found.items())
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def last_update_posted(study: dict[str, Any]) -> str | None:
+    """The record's lastUpdatePostDateStruct.date; None if absent or not a text (a record
+    without one is read in full, never taken for unmoved)."""
+    section = study.get("protocolSection")
+    status = section.get("statusModule") if isinstance(section, dict) else None
+    struct = status.get("lastUpdatePostDateStruct") if isinstance(status, dict) else None
+    posted = struct.get("date") if isinstance(struct, dict) else None
+    return posted if isinstance(posted, str) and posted else None
+
+
+def usable_id(study: Any) -> str | None:
+    """A study's nctId if it is one ("NCT" + 8 digits, any case), upper-cased; else None."""
+    nct_id = identification(study).get("nctId")
+    if isinstance(nct_id, str) and _NCT.fullmatch(nct_id.strip().upper()):
+        return nct_id.strip().upper()
+    return None

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ctwatch import notify, numbering, outbox, triage
 from ctwatch.config import DEFAULT_MAX_FAILURES, DEFAULT_NOTIFY, NO_TRIALS, Config
@@ -36,6 +36,9 @@ from ctwatch.notify.channels import Channel
 from ctwatch.record import Reading, parse_fetched, raw_hash, record
 from ctwatch.rules import Rules
 from ctwatch.store import Read, Saved, Store
+
+if TYPE_CHECKING:
+    from ctwatch.searches import SearchEntry
 
 log = logging.getLogger("ctwatch.check")
 
@@ -107,19 +110,29 @@ class Plan:
     routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # a trial's notify:
     full_sweep_days: float = DEFAULT_FULL_SWEEP_DAYS  # every trial read in full this often
     milestones: bool = False  # alert compliance milestones too (config compliance_alerts:)
+    searches: tuple[SearchEntry, ...] = ()  # watched searches (ctwatch.searches)
+    search_routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # their notify:
 
     def rules_for(self, nct_id: str) -> Rules:
         return self.trial_rules.get(nct_id, self.rules)
 
-    def channels_for(self, nct_id: str) -> list[Channel]:
-        """The channels a trial's alerts go to: its own notify: list, else every channel."""
+    def channels_for(self, nct_id: str, searches: Iterable[str] = ()) -> list[Channel]:
+        """The channels a trial's alerts go to: its own notify: list, else those of the
+        ``searches`` that follow it, else every channel."""
         names = self.routes.get(nct_id)
+        if names is None and searches:
+            names = tuple({c for name in searches for c in self.search_routes.get(name, ())})
+        return [c for c in self.channels if names is None or c.name in names]
+
+    def search_channels(self, name: str) -> list[Channel]:
+        """The channels a search's alerts go to: its notify: list, else the top-level ones."""
+        names = self.search_routes.get(name)
         return [c for c in self.channels if names is None or c.name in names]
 
 
 def plan_from(config: Config, *, stdout: TextIO | None = None) -> Plan:
     """The plan a config.yaml describes; a config without channels reports on stdout."""
-    if not config.trials:
+    if not config.trials and not config.searches:
         raise ConfigError(NO_TRIALS, key="trials")
     rules = Rules.from_config(config.rules)
     trial_rules = {
@@ -128,12 +141,14 @@ def plan_from(config: Config, *, stdout: TextIO | None = None) -> Plan:
     }
     routing = notify.routing(config.notify or list(DEFAULT_NOTIFY),
                              [(entry.nct_id, entry.notify) for entry in config.trials],
-                             stdout=stdout)
+                             stdout=stdout,
+                             searches=[(entry.name, entry.notify) for entry in config.searches])
     return Plan(
         trials=tuple(entry.nct_id for entry in config.trials),
         channels=routing.channels, routes=routing.routes,
         rules=rules, trial_rules=trial_rules, max_failures=config.max_failures,
         full_sweep_days=config.api.full_sweep_days, milestones=config.compliance_alerts,
+        searches=config.searches, search_routes=routing.search_routes,
     )
 
 
@@ -244,24 +259,32 @@ def data_timestamp(client: Client) -> str | None:
 
 def unchanged_upstream(plan: Plan, db: Store, last_run: Mapping[str, Any] | None,
                        timestamp: str | None) -> bool:
-    """Whether the run before (``last_run``) checked every trial against this very data."""
+    """Whether the run before (``last_run``) checked every trial and search against this
+    very data."""
     if timestamp is None:
         return False
     if last_run is None or last_run["data_timestamp"] != timestamp:
         return False
+    if plan.searches:
+        states = {state.name: state for state in db.searches.states()}
+        if any(entry.name not in states or states[entry.name].baseline_at is None
+               or states[entry.name].definition != entry.query.key for entry in plan.searches):
+            return False  # a new search, a changed one, or a baseline to go on with
     return set(plan.trials) <= set(db.trial_ids())
 
 
 def sort_trials(plan: Plan, client: Client, reads: Mapping[str, Read],
-                last_run: Mapping[str, Any] | None, *, full: bool,
-                stop: Callable[[], bool]) -> triage.Triage:
-    """Which watched trials to read in full (all with ``full``: new, moved, or due for the
-    sweep), which did not move, and which the probe could not tell."""
-    trials = plan.trials
+                last_run: Mapping[str, Any] | None, *, full: bool, stop: Callable[[], bool],
+                trials: Sequence[str] | None = None,
+                known: Mapping[str, str | None] | None = None) -> triage.Triage:
+    """Which watched trials (``trials``, else the plan's) to read in full (all with ``full``:
+    new, moved, or due for the sweep), which did not move, and which the probe could not
+    tell; ``known``: last update dates a search's listing gave already."""
+    trials = plan.trials if trials is None else trials
     sweep = set(trials) if full else triage.due(
         trials, reads, now=datetime.now(UTC), since_last_run_s=_since(last_run),
         sweep_days=plan.full_sweep_days)
-    return triage.sort(client, trials, reads, sweep, stop)
+    return triage.sort(client, trials, reads, sweep, stop, known=known or {})
 
 
 def _since(last_run: Mapping[str, Any] | None) -> float | None:
@@ -283,6 +306,7 @@ class _Pass:
         self.alerted: list[ChangeSet] = []  # change sets with alerts: worth version numbers
         self.snapshotted: set[str] = set()  # trials with a new snapshot: milestones to judge
         self.last_run = db.last_run(before=report.run_id)  # the run before this one
+        self.followers: dict[str, set[str]] = {}  # a trial followed by searches → their names
 
     def run(self, *, force: bool, full: bool) -> None:
         """Check the trials; a failure outside any one trial is recorded in the report, not
@@ -307,8 +331,10 @@ class _Pass:
 
     def _check_all(self, full: bool) -> None:
         reads = self.db.reads()
-        sorted_out = sort_trials(self.plan, self.client, reads, self.last_run, full=full,
-                                 stop=self.stop)
+        plan = self.plan
+        trials, known = self._search(reads) if plan.searches else (plan.trials, {})
+        sorted_out = sort_trials(plan, self.client, reads, self.last_run, full=full,
+                                 stop=self.stop, trials=trials, known=known)
         with self.db.transaction():  # one commit, however many trials a failed request cost
             for failure in sorted_out.failed:
                 self._failed(failure.nct_id or "?", describe(failure),
@@ -326,12 +352,63 @@ class _Pass:
         the next run reads again. A batch is read before its transaction begins, so that a
         slow registry never holds the store's write lock."""
         total = self.report.checked + len(nct_ids)
-        for batch in self._batches(self.client.fetch_studies(nct_ids) if nct_ids else ()):
+        self._save(self.client.fetch_studies(nct_ids) if nct_ids else (), reads, total)
+
+    def _save(self, results: Iterable[Fetched | FetchError], reads: Mapping[str, Read],
+              total: int) -> None:
+        for batch in self._batches(results):
             with self.db.transaction():
                 saved, error = self._store(batch, reads, total)
             self._stored(saved)  # committed: counted, and their alerts go out
             if error is not None:
                 raise error
+
+    # -- searches ---------------------------------------------------------------------------
+
+    def _search(self, reads: Mapping[str, Read]) -> tuple[list[str], dict[str, str | None]]:
+        """List the searches, read the whole registry's changes: the trials still to sort
+        (listed and followed ones, but those read in full already), and the last update
+        dates the listings gave."""
+        from ctwatch import searching
+
+        plan = self.plan
+        found = searching.scan(plan.searches, self.client, self.db, plan.rules,
+                               self._search_route, self.stop)
+        self.followers = found.by
+        self._searched(found.change_ids, found.failed)
+        streamed = self._stream(reads)
+        listed = set(plan.trials)
+        trials = [nct_id for nct_id in (*plan.trials, *(i for i in found.dates if i not in listed))
+                  if nct_id not in streamed]  # a trial in two searches is read once
+        return trials, found.dates
+
+    def _search_route(self, name: str, changes: Sequence[Change]) -> list[str]:
+        return [c.name for c in self.plan.search_channels(name) if _wants(c, changes)]
+
+    def _searched(self, change_ids: Iterable[int], failed: Iterable[tuple[str, str]]) -> None:
+        """A search's change sets and failures, in the run's report."""
+        self.report.change_sets += [self.db.searches.change_set(i) for i in change_ids]
+        self.report.failures += [Failure(name, error, 1, False, error) for name, error in failed]
+
+    def _stream(self, reads: Mapping[str, Read]) -> set[str]:
+        """The whole registry's searches, read as it changed; the trials they read in full."""
+        from ctwatch import searching
+
+        read: set[str] = set()
+        for entry in self.plan.searches:
+            if not entry.whole_registry or self.report.interrupted:
+                continue
+            try:
+                got, change_id = searching.stream(
+                    entry, self.client, self.db, self.plan.rules, self._search_route,
+                    lambda batch: self._save(batch, reads, self.report.checked + len(batch)),
+                    self.stop)
+            except FetchError as error:
+                self._searched((), [(entry.name, f"search {entry.name}: {describe(error)}")])
+                continue
+            read |= got
+            self._searched([change_id] if change_id is not None else [], ())
+        return read
 
     def _batches(self, results: Iterable[Fetched | FetchError]
                  ) -> Iterator[list[Fetched | FetchError]]:
@@ -389,7 +466,7 @@ class _Pass:
         plan = self.plan
         reading = Reading(fetched, trial, "api_v2", trial.status.last_update_posted,
                           plan.rules_for(trial.nct_id), plan.today())
-        channels = plan.channels_for(trial.nct_id)
+        channels = plan.channels_for(trial.nct_id, self.followers.get(trial.nct_id, ()))
         return record(db=self.db, reading=reading, raw_hash=digest, new=new,
                       channels=lambda changes: [c.name for c in channels if _wants(c, changes)])
 
@@ -402,7 +479,8 @@ class _Pass:
             if change_set is None:
                 continue
             self.report.change_sets.append(change_set)
-            channels = self.plan.channels_for(change_set.nct_id)
+            channels = self.plan.channels_for(change_set.nct_id,
+                                              self.followers.get(change_set.nct_id, ()))
             if any(_wants(c, change_set.changes) for c in channels):
                 self.alerted.append(change_set)
 

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -38,15 +38,18 @@ from ctwatch.limits import (
 from ctwatch.logs import key_name, quoted
 from ctwatch.model import parse_nct_id
 
+if TYPE_CHECKING:
+    from ctwatch.searches import SearchEntry
+
 T = TypeVar("T")
 
 DEFAULT_CONFIG_FILE = "config.yaml"
 DEFAULT_STORE = "ctwatch.db"
-NO_TRIALS = "no trials to watch: list NCT ids under trials:"
+NO_TRIALS = "no trials to watch: list NCT ids under trials:, or a search under searches:"
 DEFAULT_NOTIFY = ("stdout",)  # where alerts go when config.yaml names no channel
 DEFAULT_MAX_FAILURES = 3  # consecutive failed checks of a trial before a person is told
-TOP_LEVEL_KEYS = ("store", "api", "trials", "schedule", "notify", "rules", "max_failures",
-                  "store_password_env", "compliance_alerts")
+TOP_LEVEL_KEYS = ("store", "api", "trials", "searches", "schedule", "notify", "rules",
+                  "max_failures", "store_password_env", "compliance_alerts")
 TRIAL_KEYS = ("id", "notify", "ignore")
 NOT_A_MAPPING = "the configuration must be a mapping of keys (store, api, trials, …)"
 # libyaml when PyYAML was built with it (the wheels are), else PyYAML's own parser
@@ -67,6 +70,7 @@ class Config:
     store: str = DEFAULT_STORE
     api: ApiSettings = field(default_factory=ApiSettings)
     trials: tuple[TrialEntry, ...] = ()
+    searches: tuple[SearchEntry, ...] = ()  # watched registry searches (ctwatch.searches)
     schedule: Any = None  # checked by validate, with schedule.parse_schedule
     notify: tuple[Any, ...] = ()  # checked by validate, with notify.routing
     rules: Mapping[str, Any] = field(default_factory=dict)  # by validate, with rules.Rules
@@ -263,6 +267,7 @@ def parse_config(document: Any, *, trials: Sequence[TrialEntry] | None = None) -
         api=dataclasses.replace(ApiSettings(), **dict(api)),
         trials=tuple(_valid(trial_entries(document.get("trials"))) if trials is None
                      else trials),
+        searches=parse_searches(document.get("searches")),
         schedule=document.get("schedule"),
         notify=parse_notify(document.get("notify")),
         rules=parse_rules(document.get("rules")),
@@ -270,6 +275,15 @@ def parse_config(document: Any, *, trials: Sequence[TrialEntry] | None = None) -
         store_password_env=parse_store_password_env(document.get("store_password_env")),
         compliance_alerts=parse_compliance_alerts(document.get("compliance_alerts", False)),
     )
+
+
+def parse_searches(section: Any) -> tuple[SearchEntry, ...]:
+    """The ``searches:`` entries (:mod:`ctwatch.searches`, imported only when there are)."""
+    if section is None:
+        return ()
+    from ctwatch.searches import search_entries
+
+    return tuple(_valid(search_entries(section)))
 
 
 def _valid(items: Iterable[T | ConfigError]) -> list[T]:

@@ -5,7 +5,10 @@ A :class:`Client` asks the registry for one study (``GET /api/v2/studies/{nct}``
 by :mod:`ctwatch.batches`), for when each of many last moved (the same list with
 ``fields=NCTId,NCTIdAlias,LastUpdatePostDate``: a light probe), for those of many that moved
 since a day (``filter.advanced=AREA[LastUpdatePostDate]RANGE[day,MAX]``), for the data
-timestamp (``/api/v2/version``) and for the record history (``/api/int/studies/…``).
+timestamp (``/api/v2/version``) and for the record history (``/api/int/studies/…``); and it walks
+a search (``query.*``, ``filter.*``): the light listing of its members (:meth:`Client.search`),
+the records of every study updated since a day (:meth:`Client.updated`, the whole registry's
+daily work), and what became of trials that left one (:meth:`Client.summaries`).
 Every request goes through a :class:`~ctwatch.transport.Transport`, as the webhook's do: paced,
 retried with backoff on transient failures, bounded in size and in time, from connecting to the
 body's end. Every reply is checked to be the complete JSON record asked for; anything else is a
@@ -16,8 +19,9 @@ reference/ctgov-api.md.
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,8 +29,22 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ctwatch import __version__
-from ctwatch.batches import LIST_PATH, Ask, UriTooLong, Walker, aliases, identification
+from ctwatch.batches import (
+    LIST_PATH,
+    WALK_PARAMS,
+    Ask,
+    UriTooLong,
+    Walker,
+    aliases,
+    identification,
+    list_url,
+    merged,
+    query_pages,
+    usable_id,
+)
+from ctwatch.batches import Listed as Listed  # the client's, defined with the list code
 from ctwatch.batches import failure_key as failure_key  # public here, as it always was
+from ctwatch.batches import last_update_posted as _last_update_posted
 from ctwatch.connections import session_for
 from ctwatch.errors import BadResponse, FetchError, StoreError, TrialNotFound
 from ctwatch.files import write_atomic
@@ -42,6 +60,8 @@ from ctwatch.transport import Failure, Policy, Reply, Transport
 
 if TYPE_CHECKING:
     import requests
+
+log = logging.getLogger(__name__)
 
 # Every default that can hang, hammer or surprise, in one place (settable in config.yaml `api:`).
 DEFAULT_BASE_URL = "https://clinicaltrials.gov"
@@ -62,6 +82,15 @@ HISTORY_VERSION_PATH = "/api/int/studies/{nct_id}/history/{version}"
 # The light probe: a trial's current id, its aliases (an alias asked for is mapped back) and
 # its last update posted date, ~150 bytes a trial instead of ~15 kB (reference §2, §4).
 PROBE_FIELDS = "NCTId,NCTIdAlias,LastUpdatePostDate"
+# A search's light listing: what an alert says of a trial that entered, ~300 bytes a trial.
+SEARCH_FIELDS = ("NCTId,BriefTitle,Phase,OverallStatus,LeadSponsorName,StudyFirstPostDate,"
+                 "LastUpdatePostDate")
+# The same for trials asked for by id, with their aliases: an alias asked for is matched to the
+# record that answers it (as the probe's are).
+SUMMARY_FIELDS = f"{SEARCH_FIELDS},NCTIdAlias"
+# The whole registry's daily work, oldest first: a caller that stores page by page resumes
+# after a kill from the last day it stored (the RANGE holds that day again).
+UPDATED_SORT = "LastUpdatePostDate:asc"
 
 
 @dataclass(frozen=True)
@@ -148,8 +177,8 @@ class Client:
         self._session = session or session_for(self._base)
         self._transport = Transport(_policy(self.settings), self._session,
                                     sleep=sleep or time.sleep, clock=clock)
-        page_size = max(1, min(self.settings.page_size, MAX_PAGE_SIZE))
-        self._walker = Walker(self._base, page_size, self._list_json)
+        self._page_size = max(1, min(self.settings.page_size, MAX_PAGE_SIZE))
+        self._walker = Walker(self._base, self._page_size, self._list_json)
 
     def close(self) -> None:
         if self._owns_session:
@@ -218,6 +247,53 @@ class Client:
                   filtered=True)
         yield from self._walk(nct_ids, ask)
 
+    def search(self, params: Sequence[tuple[str, str]]) -> Iterator[list[Listed]]:
+        """Every page of a search (``query.*``, ``filter.*`` parameters), each a list of its
+        studies as :class:`Listed` (``fields=`` :data:`SEARCH_FIELDS`, ``page_size`` a page).
+
+        Follow-ups repeat the same parameters plus the token. A failure (after the transport's
+        retries), a reply that is not a page of studies, a repeated token, more pages or fewer
+        studies than the registry's count raises a FetchError naming the search's URL: the
+        caller must take the membership as unknown, never as what the pages so far held. A
+        listed study without a usable nctId cannot be a member: it is left out (debug log).
+        ``filter.advanced`` given twice is one, both held (AND)."""
+        for studies in self._query_pages(merged(params), ("fields", SEARCH_FIELDS)):
+            page = []
+            for study in studies:
+                try:
+                    page.append(Listed.from_study(study))
+                except ValueError:
+                    log.debug("search page holds a study without a usable nctId; left out")
+            yield page
+
+    def summaries(self, nct_ids: Iterable[str]) -> Iterator[Listed | FetchError]:
+        """One result per distinct id asked for: the trial as a search lists it, or the
+        FetchError for that id (TrialNotFound on a 404); an alias is answered with the record's
+        current id. To tell why a trial left a search. Batched, paced and retried as
+        :meth:`fetch_studies` (``fields=`` :data:`SUMMARY_FIELDS`)."""
+        ask = Ask((("fields", SUMMARY_FIELDS),), self._summary, self._summary_alone,
+                  self._summary_url)
+        yield from self._walk(nct_ids, ask)
+
+    def updated(self, since: date | str | None,
+                params: Sequence[tuple[str, str]] = ()) -> Iterator[list[Fetched]]:
+        """The whole records, a page at a time and as :meth:`fetch_studies` yields them, of
+        every study matching ``params`` whose last update was posted on ``since`` or later
+        (None: every one), oldest first.
+
+        ``filter.advanced=AREA[LastUpdatePostDate]RANGE[since,MAX]`` (with the search's own,
+        AND) and ``sort=`` :data:`UPDATED_SORT`: 1 request per ``page_size`` records, and a
+        caller that stores page by page resumes after a kill from the last day it stored. A
+        failure mid-way raises a FetchError; the pages yielded before stay valid. A study
+        without a usable nctId is left out (debug log); one that cannot be used as listed is
+        read alone, and left out with a warning if that fails but the registry does not."""
+        query = merged(params, (*WALK_PARAMS, "sort"))
+        if since is not None:
+            window = f"AREA[LastUpdatePostDate]RANGE[{_day(since)},MAX]"
+            query = merged([*query, ("filter.advanced", window)])
+        for studies in self._query_pages(query, ("sort", UPDATED_SORT)):
+            yield [record for study in studies if (record := self._whole(study)) is not None]
+
     def data_timestamp(self) -> str:
         """The registry's data version (`/api/v2/version` dataTimestamp, UTC).
 
@@ -281,6 +357,40 @@ class Client:
         url = f"{self._base}{LIST_PATH}?filter.ids={nct_id}&fields={PROBE_FIELDS}"
         return LastUpdate(nct_id, registry_id, _last_update_posted(study), url)
 
+    def _summary(self, study: dict[str, Any], nct_id: str, registry_id: str) -> Listed | None:
+        try:
+            return Listed.from_study(study)
+        except ValueError:
+            return None  # asked for alone, where it fails as a bad reply
+
+    def _whole(self, study: Any) -> Fetched | None:
+        """A listed study as the record of its id; None if it has none, or cannot be had."""
+        nct_id = usable_id(study)
+        if nct_id is None:
+            log.debug("list page holds a study without a usable nctId; left out")
+            return None
+        listed = self._listed(study, nct_id, nct_id)
+        if listed is not None:
+            return listed
+        try:
+            return self._study(nct_id)
+        except Failure as failure:
+            if failure.outage:
+                raise failure.error(nct_id, self._study_url(nct_id)) from failure.__cause__
+            log.warning("%s (%s): %s; left out", nct_id, self._study_url(nct_id),
+                        failure.reason)
+            return None
+
+    def _query_pages(self, params: list[tuple[str, str]],
+                     extra: tuple[str, str]) -> Iterator[list[Any]]:
+        """The studies of every page of a search; FetchError (no nct_id) naming its URL."""
+        walked = [*params, ("pageSize", str(self._page_size)), ("countTotal", "true"), extra]
+        url = list_url(self._base, walked)
+        try:
+            yield from query_pages(self._list_json, url, self._page_size, EXTRA_PAGES)
+        except Failure as failure:
+            raise failure.error(None, url) from failure.__cause__
+
     # -- one request -----------------------------------------------------------------------
 
     def _study(self, nct_id: str) -> Fetched:
@@ -300,6 +410,18 @@ class Client:
 
     def _probe_url(self, nct_id: str) -> str:
         return f"{self._study_url(nct_id)}?fields={PROBE_FIELDS}"
+
+    def _summary_alone(self, nct_id: str) -> Listed:
+        reply = self._transport.get(self._summary_url(nct_id))
+        data = _decode(reply, not_found=TrialNotFound)
+        _registry_id(data, nct_id)
+        try:
+            return Listed.from_study(data)
+        except ValueError as error:
+            raise Failure(BadResponse, str(error)) from None
+
+    def _summary_url(self, nct_id: str) -> str:
+        return f"{self._study_url(nct_id)}?fields={SUMMARY_FIELDS}"
 
     def _list_json(self, url: str) -> dict[str, Any]:
         return self._json(url, too_long=True)
@@ -372,16 +494,6 @@ def _registry_id(study: dict[str, Any], nct_id: str) -> str:
     if registry_id.upper() != nct_id and nct_id not in aliases(ident):
         raise Failure(BadResponse, f"registry returned {registry_id}, not the trial asked for")
     return registry_id.upper()
-
-
-def _last_update_posted(study: dict[str, Any]) -> str | None:
-    """The record's lastUpdatePostDateStruct.date; None if absent or not a text (a record
-    without one is read in full, never taken for unmoved)."""
-    section = study.get("protocolSection")
-    status = section.get("statusModule") if isinstance(section, dict) else None
-    struct = status.get("lastUpdatePostDateStruct") if isinstance(status, dict) else None
-    posted = struct.get("date") if isinstance(struct, dict) else None
-    return posted if isinstance(posted, str) and posted else None
 
 
 def _day(day: date | str) -> str:

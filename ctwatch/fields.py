@@ -5,14 +5,17 @@ piece name of a module or section (``StatusModule``, ``ProtocolSection``) or by 
 (``protocolSection.statusModule.lastUpdatePostDateStruct.date``); ``fields=`` takes a comma or
 pipe list of them and keeps the nesting of what it selects, a branch with its whole subtree
 (reference/ctgov-api.md §2; the spec's ``fields``: "If a piece or a field is a branch node, all
-descendant fields will be included"). ``filter.advanced`` selects studies by an Essie
-expression such as ``AREA[LastUpdatePostDate]RANGE[2024-01-15,MAX]``. The local registry
-(:mod:`ctwatch.replay`) answers both with what is here.
+descendant fields will be included"). ``query.*`` and ``filter.advanced`` select studies by
+Essie expressions (``multiple myeloma``, ``AREA[LastUpdatePostDate]RANGE[2024-01-15,MAX]``):
+``query.cond`` searches the pieces of its search area, ``AREA[…]`` those of any area or one
+piece, and what a search reads of a piece is its :func:`words`. The local registry
+(:mod:`ctwatch.replay`, :mod:`ctwatch.replay_query`) answers all of it with what is here.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +61,10 @@ PIECES: dict[str, str] = {
     "NCTIdAlias": "protocolSection.identificationModule.nctIdAliases",
     "OrgStudyIdInfo": "protocolSection.identificationModule.orgStudyIdInfo",
     "OrgStudyId": "protocolSection.identificationModule.orgStudyIdInfo.id",
+    "OrgStudyIdType": "protocolSection.identificationModule.orgStudyIdInfo.type",
     "SecondaryIdInfo": "protocolSection.identificationModule.secondaryIdInfos",
     "SecondaryId": "protocolSection.identificationModule.secondaryIdInfos.id",
+    "SecondaryIdType": "protocolSection.identificationModule.secondaryIdInfos.type",
     "Organization": "protocolSection.identificationModule.organization",
     "OrgFullName": "protocolSection.identificationModule.organization.fullName",
     "OrgClass": "protocolSection.identificationModule.organization.class",
@@ -96,6 +101,18 @@ PIECES: dict[str, str] = {
     "LeadSponsorClass": "protocolSection.sponsorCollaboratorsModule.leadSponsor.class",
     "Collaborator": "protocolSection.sponsorCollaboratorsModule.collaborators",
     "CollaboratorName": "protocolSection.sponsorCollaboratorsModule.collaborators.name",
+    "CollaboratorClass": "protocolSection.sponsorCollaboratorsModule.collaborators.class",
+    "ResponsibleParty": "protocolSection.sponsorCollaboratorsModule.responsibleParty",
+    "ResponsiblePartyInvestigatorFullName":
+        "protocolSection.sponsorCollaboratorsModule.responsibleParty.investigatorFullName",
+    "ResponsiblePartyInvestigatorTitle":
+        "protocolSection.sponsorCollaboratorsModule.responsibleParty.investigatorTitle",
+    "ResponsiblePartyInvestigatorAffiliation":
+        "protocolSection.sponsorCollaboratorsModule.responsibleParty.investigatorAffiliation",
+    "ResponsiblePartyOldNameTitle":
+        "protocolSection.sponsorCollaboratorsModule.responsibleParty.oldNameTitle",
+    "ResponsiblePartyOldOrganization":
+        "protocolSection.sponsorCollaboratorsModule.responsibleParty.oldOrganization",
     "BriefSummary": "protocolSection.descriptionModule.briefSummary",
     "DetailedDescription": "protocolSection.descriptionModule.detailedDescription",
     "Condition": "protocolSection.conditionsModule.conditions",
@@ -108,6 +125,10 @@ PIECES: dict[str, str] = {
     "DesignInterventionModel": "protocolSection.designModule.designInfo.interventionModel",
     "DesignPrimaryPurpose": "protocolSection.designModule.designInfo.primaryPurpose",
     "DesignMasking": "protocolSection.designModule.designInfo.maskingInfo.masking",
+    "DesignWhoMasked": "protocolSection.designModule.designInfo.maskingInfo.whoMasked",
+    "DesignObservationalModel": "protocolSection.designModule.designInfo.observationalModel",
+    "DesignTimePerspective": "protocolSection.designModule.designInfo.timePerspective",
+    "BioSpecDescription": "protocolSection.designModule.bioSpec.description",
     "EnrollmentInfo": "protocolSection.designModule.enrollmentInfo",
     "EnrollmentCount": "protocolSection.designModule.enrollmentInfo.count",
     "EnrollmentType": "protocolSection.designModule.enrollmentInfo.type",
@@ -115,18 +136,32 @@ PIECES: dict[str, str] = {
     "ArmGroup": "protocolSection.armsInterventionsModule.armGroups",
     "ArmGroupLabel": "protocolSection.armsInterventionsModule.armGroups.label",
     "ArmGroupType": "protocolSection.armsInterventionsModule.armGroups.type",
+    "ArmGroupDescription": "protocolSection.armsInterventionsModule.armGroups.description",
     "ArmGroupInterventionName":
         "protocolSection.armsInterventionsModule.armGroups.interventionNames",
     "Intervention": "protocolSection.armsInterventionsModule.interventions",
     "InterventionType": "protocolSection.armsInterventionsModule.interventions.type",
     "InterventionName": "protocolSection.armsInterventionsModule.interventions.name",
     "InterventionOtherName": "protocolSection.armsInterventionsModule.interventions.otherNames",
+    "InterventionDescription":
+        "protocolSection.armsInterventionsModule.interventions.description",
     "PrimaryOutcome": "protocolSection.outcomesModule.primaryOutcomes",
     "PrimaryOutcomeMeasure": "protocolSection.outcomesModule.primaryOutcomes.measure",
+    "PrimaryOutcomeDescription": "protocolSection.outcomesModule.primaryOutcomes.description",
     "PrimaryOutcomeTimeFrame": "protocolSection.outcomesModule.primaryOutcomes.timeFrame",
     "SecondaryOutcome": "protocolSection.outcomesModule.secondaryOutcomes",
     "SecondaryOutcomeMeasure": "protocolSection.outcomesModule.secondaryOutcomes.measure",
+    "SecondaryOutcomeDescription":
+        "protocolSection.outcomesModule.secondaryOutcomes.description",
     "OtherOutcome": "protocolSection.outcomesModule.otherOutcomes",
+    "OtherOutcomeMeasure": "protocolSection.outcomesModule.otherOutcomes.measure",
+    "OtherOutcomeDescription": "protocolSection.outcomesModule.otherOutcomes.description",
+    "OutcomeMeasure": "resultsSection.outcomeMeasuresModule.outcomeMeasures",
+    "OutcomeMeasureTitle": "resultsSection.outcomeMeasuresModule.outcomeMeasures.title",
+    "OutcomeMeasureDescription":
+        "resultsSection.outcomeMeasuresModule.outcomeMeasures.description",
+    "OutcomeMeasurePopulationDescription":
+        "resultsSection.outcomeMeasuresModule.outcomeMeasures.populationDescription",
     # eligibilityModule, contactsLocationsModule, derivedSection
     "EligibilityCriteria": "protocolSection.eligibilityModule.eligibilityCriteria",
     "HealthyVolunteers": "protocolSection.eligibilityModule.healthyVolunteers",
@@ -134,21 +169,155 @@ PIECES: dict[str, str] = {
     "MinimumAge": "protocolSection.eligibilityModule.minimumAge",
     "MaximumAge": "protocolSection.eligibilityModule.maximumAge",
     "StdAge": "protocolSection.eligibilityModule.stdAges",
+    "StudyPopulation": "protocolSection.eligibilityModule.studyPopulation",
     "CentralContact": "protocolSection.contactsLocationsModule.centralContacts",
+    "CentralContactName": "protocolSection.contactsLocationsModule.centralContacts.name",
     "OverallOfficial": "protocolSection.contactsLocationsModule.overallOfficials",
+    "OverallOfficialName": "protocolSection.contactsLocationsModule.overallOfficials.name",
+    "OverallOfficialAffiliation":
+        "protocolSection.contactsLocationsModule.overallOfficials.affiliation",
+    "OverallOfficialRole": "protocolSection.contactsLocationsModule.overallOfficials.role",
     "Location": "protocolSection.contactsLocationsModule.locations",
     "LocationFacility": "protocolSection.contactsLocationsModule.locations.facility",
     "LocationStatus": "protocolSection.contactsLocationsModule.locations.status",
     "LocationCity": "protocolSection.contactsLocationsModule.locations.city",
+    "LocationState": "protocolSection.contactsLocationsModule.locations.state",
+    "LocationZip": "protocolSection.contactsLocationsModule.locations.zip",
     "LocationCountry": "protocolSection.contactsLocationsModule.locations.country",
+    "LocationContactName": "protocolSection.contactsLocationsModule.locations.contacts.name",
     "LocationGeoPoint": "protocolSection.contactsLocationsModule.locations.geoPoint",
     "VersionHolder": "derivedSection.miscInfoModule.versionHolder",
+    "ConditionMeshTerm": "derivedSection.conditionBrowseModule.meshes.term",
+    "ConditionAncestorTerm": "derivedSection.conditionBrowseModule.ancestors.term",
+    "InterventionMeshTerm": "derivedSection.interventionBrowseModule.meshes.term",
+    "InterventionAncestorTerm": "derivedSection.interventionBrowseModule.ancestors.term",
 }
 
 # The dotted paths the table knows: its paths and every branch above them. A deeper path the
 # registry knows (a results field, say) is refused here: the table would have to grow first.
 PATHS = frozenset(".".join(path.split(".")[:depth]) for path in PIECES.values()
                   for depth in range(1, path.count(".") + 2))
+
+# What each search area searches: the pieces the registry's GET /api/v2/studies/search-areas
+# lists for it (as of API 2.0.5; a copy: github.com/metamonk/clinical-trials-api,
+# search-areas.md), weights dropped as this registry does not rank. ``query.<param>``
+# searches the area of PARAM_AREAS; ``AREA[name]`` any area or piece.
+_BASIC = (
+    "NCTId Acronym BriefTitle OfficialTitle Condition InterventionName InterventionOtherName "
+    "Phase StdAge PrimaryOutcomeMeasure Keyword BriefSummary ArmGroupLabel "
+    "SecondaryOutcomeMeasure InterventionDescription ArmGroupDescription "
+    "PrimaryOutcomeDescription LeadSponsorName OrgStudyId SecondaryId NCTIdAlias "
+    "InterventionType ArmGroupType SecondaryOutcomeDescription LocationFacility LocationState "
+    "LocationCountry LocationCity LocationStatus BioSpecDescription "
+    "ResponsiblePartyInvestigatorFullName ResponsiblePartyInvestigatorTitle "
+    "ResponsiblePartyInvestigatorAffiliation ResponsiblePartyOldNameTitle "
+    "ResponsiblePartyOldOrganization OverallOfficialAffiliation OverallOfficialRole "
+    "OverallOfficialName CentralContactName ConditionMeshTerm InterventionMeshTerm "
+    "DesignAllocation DesignInterventionModel DesignMasking DesignWhoMasked "
+    "DesignObservationalModel DesignPrimaryPurpose DesignTimePerspective StudyType "
+    "ConditionAncestorTerm InterventionAncestorTerm CollaboratorName OtherOutcomeMeasure "
+    "OutcomeMeasureTitle OtherOutcomeDescription OutcomeMeasureDescription LocationContactName")
+SEARCH_AREAS: dict[str, tuple[str, ...]] = {name: tuple(pieces.split()) for name, pieces in {
+    "BasicSearch": _BASIC,
+    "ConditionSearch": "Condition BriefTitle OfficialTitle ConditionMeshTerm "
+                       "ConditionAncestorTerm Keyword NCTId",
+    # ArmGroupInterventionName ("Drug: X") besides the registry's list: it repeats an
+    # intervention's type and name, both in the area already.
+    "InterventionSearch": "InterventionName InterventionType ArmGroupType InterventionOtherName "
+                          "BriefTitle OfficialTitle ArmGroupLabel InterventionMeshTerm Keyword "
+                          "InterventionAncestorTerm InterventionDescription ArmGroupDescription "
+                          "ArmGroupInterventionName",
+    "InterventionNameSearch": "InterventionName InterventionOtherName",
+    "ObsoleteConditionSearch": "Condition ConditionMeshTerm ConditionAncestorTerm Keyword",
+    "ExternalIdsSearch": "OrgStudyId SecondaryId",
+    "ExternalIdTypesSearch": "OrgStudyIdType SecondaryIdType",
+    "EligibilitySearch": "EligibilityCriteria StudyPopulation",
+    "OutcomeSearch": "PrimaryOutcomeMeasure SecondaryOutcomeMeasure PrimaryOutcomeDescription "
+                     "SecondaryOutcomeDescription OtherOutcomeMeasure OutcomeMeasureTitle "
+                     "OtherOutcomeDescription OutcomeMeasureDescription "
+                     "OutcomeMeasurePopulationDescription",
+    "OutcomeNameSearch": "PrimaryOutcomeMeasure SecondaryOutcomeMeasure OtherOutcomeMeasure "
+                         "OutcomeMeasureTitle",
+    "TitleSearch": "Acronym BriefTitle OfficialTitle",
+    "LocationSearch": "LocationCity LocationState LocationCountry LocationFacility LocationZip",
+    "ContactSearch": "OverallOfficialName CentralContactName OverallOfficialAffiliation "
+                     "LocationContactName",
+    "NCTIdSearch": "NCTId NCTIdAlias",
+    "IdSearch": "NCTId NCTIdAlias Acronym OrgStudyId SecondaryId",
+    "SponsorSearch": "LeadSponsorName CollaboratorName OrgFullName",
+    "FunderTypeSearch": "LeadSponsorClass CollaboratorClass",
+    "ResponsiblePartySearch": "ResponsiblePartyInvestigatorFullName ResponsiblePartyOldNameTitle "
+                              "ResponsiblePartyInvestigatorAffiliation "
+                              "ResponsiblePartyOldOrganization ResponsiblePartyInvestigatorTitle",
+    "PatientSearch": "Acronym Condition BriefTitle OfficialTitle ConditionMeshTerm "
+                     "ConditionAncestorTerm BriefSummary Keyword InterventionName "
+                     "InterventionOtherName PrimaryOutcomeMeasure StdAge ArmGroupLabel "
+                     "SecondaryOutcomeMeasure InterventionDescription ArmGroupDescription "
+                     "PrimaryOutcomeDescription LeadSponsorName OrgStudyId SecondaryId "
+                     "NCTIdAlias SecondaryOutcomeDescription LocationFacility LocationState "
+                     "LocationCountry LocationCity BioSpecDescription "
+                     "ResponsiblePartyInvestigatorFullName ResponsiblePartyInvestigatorTitle "
+                     "ResponsiblePartyInvestigatorAffiliation ResponsiblePartyOldNameTitle "
+                     "ResponsiblePartyOldOrganization OverallOfficialAffiliation "
+                     "OverallOfficialName CentralContactName DesignInterventionModel "
+                     "DesignMasking DesignWhoMasked DesignObservationalModel "
+                     "DesignPrimaryPurpose DesignTimePerspective InterventionMeshTerm "
+                     "InterventionAncestorTerm CollaboratorName OtherOutcomeMeasure "
+                     "OtherOutcomeDescription LocationContactName",
+}.items()}
+# query.<param> → the area it searches (query.lead: the LeadSponsorName piece, spec's words).
+PARAM_AREAS = {"term": "BasicSearch", "cond": "ConditionSearch", "intr": "InterventionSearch",
+               "titles": "TitleSearch", "outc": "OutcomeSearch", "spons": "SponsorSearch",
+               "lead": "LeadSponsorName", "id": "IdSearch", "locn": "LocationSearch",
+               "patient": "PatientSearch"}
+
+
+def area_pieces(name: str) -> tuple[str, ...] | None:
+    """The pieces ``AREA[name]`` searches: a search area's, or a piece itself; None if the
+    registry knows no such area."""
+    return SEARCH_AREAS.get(name) or ((name,) if name in PIECES else None)
+
+
+def texts(study: Any, path: str) -> list[str]:
+    """Every text at a dotted path of a study, through the lists on the way (a number as
+    written; anything else, a malformed record's, is no text)."""
+    found = [study]
+    for key in path.split("."):
+        found = [item.get(key) for value in found for item in _items(value)
+                 if isinstance(item, dict)]
+    return [item if isinstance(item, str) else str(item) for value in found
+            for item in _items(value)
+            if isinstance(item, str) or (isinstance(item, int | float) and
+                                         not isinstance(item, bool))]
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+_WORD = re.compile(r"\w+")
+_POSSESSIVE = re.compile(r"['’]s\b")
+
+
+def words(text: str) -> list[str]:
+    """The words of a text as this registry indexes and searches them: case folded, accents
+    dropped, split at anything but letters, digits and ``_`` (an enum value is one word),
+    possessives and plurals reduced ("Crohn's" → crohn, "tumors" → tumor, "therapies" →
+    therapy): roughly the registry's "Term" expansion."""
+    if not text.isascii():
+        text = "".join(char for char in unicodedata.normalize("NFKD", text)
+                       if not unicodedata.combining(char))
+    return [_singular(word) for word in _WORD.findall(_POSSESSIVE.sub("", text.casefold()))]
+
+
+def _singular(word: str) -> str:
+    if len(word) > 3 and word[-1] == "s":
+        if word.endswith("ies"):
+            return word[:-3] + "y"
+        if not word.endswith(("ss", "us", "is")):
+            return word[:-1]
+    return word
+
 
 # RANGE here reads the pieces whose values are whole days (yyyy-MM-dd, reference §6), which
 # compare as text. Partial dates ("2023-10") would need the registry's rule for a month
@@ -169,10 +338,12 @@ class UnknownField(ValueError):
 
 
 class QueryError(ValueError):
-    """A ``filter.advanced`` expression this registry does not read; str() is its 400 text."""
+    """An Essie expression (``filter.advanced``, ``query.*``) this registry does not read;
+    str() is its 400 text."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"Error parsing query in filter.advanced: {reason}")
+    def __init__(self, reason: str, param: str = "filter.advanced") -> None:
+        super().__init__(f"Error parsing query in {param}: {reason}")
+        self.reason = reason
 
 
 def selection(value: str) -> Selection:
@@ -230,7 +401,6 @@ def value_at(study: Any, path: str) -> Any:
     return study
 
 
-_RANGE = re.compile(r"\s*AREA\[(?P<area>[^\]]*)\]\s*RANGE\[(?P<low>[^,\]]*),(?P<high>[^,\]]*)\]\s*")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -249,18 +419,11 @@ class DayRange:
         return (self.low is None or day >= self.low) and (self.high is None or day <= self.high)
 
 
-def day_range(expression: str) -> DayRange:
-    """The one ``filter.advanced`` form this registry reads, or QueryError saying why not."""
-    match = _RANGE.fullmatch(expression)
-    if match is None:
-        raise QueryError("only AREA[<piece>]RANGE[<from>,<to>] is read by this registry")
-    area = match["area"].strip()
-    if area not in PIECES:
-        raise QueryError(f"Unknown area name `{area}` (here: the pieces of ctwatch.fields)")
+def day_range(area: str, low: str, high: str) -> DayRange:
+    """``AREA[area]RANGE[low,high]`` as this registry reads it, or QueryError saying why not."""
     if area not in DAY_AREAS:
         raise QueryError(f"RANGE is read here on whole-day pieces only ({', '.join(DAY_AREAS)})")
-    return DayRange(PIECES[area], _end(match["low"].strip(), "MIN"),
-                    _end(match["high"].strip(), "MAX"))
+    return DayRange(PIECES[area], _end(low.strip(), "MIN"), _end(high.strip(), "MAX"))
 
 
 def _end(value: str, open_end: str) -> str | None:

@@ -84,7 +84,10 @@ def preview(plan: checks.Plan, client: Client, db: Store, *, force: bool = False
         found.skipped = True
     else:
         reads = db.reads()
-        sorted_out = checks.sort_trials(plan, client, reads, last_run, full=full, stop=stop)
+        trials, known = (_searches(plan, client, db, found, stop) if plan.searches
+                         else (plan.trials, {}))
+        sorted_out = checks.sort_trials(plan, client, reads, last_run, full=full, stop=stop,
+                                        trials=trials, known=known)
         found.failures += [describe(error) for error in sorted_out.failed]
         found.checked += len(sorted_out.failed) + len(sorted_out.unmoved)
         found.interrupted = sorted_out.stopped
@@ -94,6 +97,35 @@ def preview(plan: checks.Plan, client: Client, db: Store, *, force: bool = False
         found.milestones = [Alerting(one.change_set, one.channels)
                             for one in milestones.preview(plan, db, read)]
     return found
+
+
+def _searches(plan: checks.Plan, client: Client, db: Store, found: Preview,
+              stop: Callable[[], bool]) -> tuple[list[str], dict[str, str | None]]:
+    """What each search's listing would alert, and the trials a check would then sort (its
+    listed and followed ones) with the dates the listings gave. The whole registry's day is
+    not previewed: it would mean reading it."""
+    from ctwatch import searching
+    from ctwatch.searches import SearchChangeSet
+
+    scanned = searching.scan(plan.searches, client, db, plan.rules, lambda *_: [], stop,
+                             record=False)
+    found.failures += [line for _, line in scanned.failed]
+    for membership in scanned.found:
+        if not membership.changes:
+            continue
+        change_set = SearchChangeSet(
+            id=0, nct_id="", title=f"Search {membership.name}", from_snapshot=0,
+            to_snapshot=0, from_version=None, to_version=None, from_date=None, to_date=None,
+            created_at="", changes=tuple(membership.changes), search=membership.name,
+            search_url=next(e.query.page_url for e in plan.searches if e.name == membership.name))
+        channels = tuple(c.name for c in plan.search_channels(membership.name)
+                         if c.accepts(change_set.top_severity))
+        found.alerts.append(Alerting(change_set, channels))
+    for entry in plan.searches:
+        if entry.whole_registry:
+            log.info("dry run: the whole registry's search %s is not previewed", entry.name)
+    listed = set(plan.trials)
+    return [*plan.trials, *(i for i in scanned.dates if i not in listed)], scanned.dates
 
 
 def _read(plan: checks.Plan, db: Store, results: Iterable[Fetched | FetchError],

@@ -2,13 +2,14 @@
 
 It answers the endpoints ctwatch uses the way reference/ctgov-api.md describes the real ones:
 one study (``/api/v2/studies/{nct}``: 301 for an alias, plain-text 400/404), the list
-(``/api/v2/studies?filter.ids=…&filter.advanced=…&fields=…&pageSize=…&pageToken=…``),
-``/api/v2/version`` and the site's history endpoints (``/api/int/studies/{nct}?history=true``,
-``…/history/{v}``). ``fields`` projects (single study too) and ``filter.advanced`` reads
-``AREA[<day piece>]RANGE[from,to]``, as :mod:`ctwatch.fields` describes; anything else there is
-a 400. It counts the requests it sees by route and by path, and the body bytes it sends. The
-test suite, the benchmarks and ``ctwatch demo`` use it so that the real HTTP code runs without
-the internet.
+(``/api/v2/studies?query.cond=…&filter.overallStatus=…&filter.advanced=…&filter.ids=…&sort=…
+&fields=…&countTotal=…&pageSize=…&pageToken=…``), ``/api/v2/version`` and the site's history
+endpoints (``/api/int/studies/{nct}?history=true``, ``…/history/{v}``). ``fields`` projects
+(single study too), ``query.*`` and ``filter.advanced`` are searched as
+:mod:`ctwatch.replay_query` approximates Essie, over the areas :mod:`ctwatch.fields` lists.
+It counts the requests it sees by route and by path, and the body bytes it sends. The test
+suite, the benchmarks and ``ctwatch demo`` use it so that the real HTTP code runs without the
+internet.
 
     with ReplayServer(Registry.from_directory("fixtures/registry/studies")) as server:
         Client(ApiSettings(base_url=server.url)).fetch_study("NCT00184067")
@@ -32,7 +33,14 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ctwatch.replay_query import Derived, ListQuery, Query, fields_of, list_query
+from ctwatch.replay_query import (
+    QUERY_PARAMS,
+    Derived,
+    ListQuery,
+    Query,
+    fields_of,
+    list_query,
+)
 
 API_VERSION = "2.0.5"
 DEFAULT_DATA_TIMESTAMP = "2026-01-05T09:00:05"
@@ -48,8 +56,9 @@ _ROUTES = (
     ("history_version", re.compile(r"/api/int/studies/(?P<id>[^/]+)/history/(?P<v>[^/]+)")),
 )
 _KNOWN_PARAMETERS = {
-    "list": {"filter.ids", "filter.advanced", "fields", "pageSize", "pageToken", "countTotal",
-             "format", "markupFormat"},
+    "list": {*QUERY_PARAMS, "filter.ids", "filter.advanced", "filter.overallStatus",
+             "filter.geo", "filter.synonyms", "aggFilters", "sort", "fields", "pageSize",
+             "pageToken", "countTotal", "format", "markupFormat"},
     "study": {"format", "markupFormat", "fields"},
     "version": set(),
     "history_index": {"history"},
@@ -80,6 +89,7 @@ class Registry:
         self._records: dict[str, bytes] = {}
         self._aliases: dict[str, str] = {}
         self._versions: dict[str, list[Version]] = {}
+        self._stamps: dict[str, int] = {}  # id → the revision that published its record
         self._lock = threading.Lock()
         self.revision = 0  # counts publications: a list's results stand until the next one
 
@@ -103,6 +113,7 @@ class Registry:
             for alias in ident.get("nctIdAliases") or ():
                 self._aliases[canonical_id(alias) or alias] = nct_id
             self.revision += 1
+            self._stamps[nct_id] = self.revision
         return nct_id
 
     def publish_raw(self, nct_id: str, raw: bytes) -> None:
@@ -111,6 +122,7 @@ class Registry:
         with self._lock:
             self._records[nct_id] = raw
             self.revision += 1
+            self._stamps[nct_id] = self.revision
 
     def add_version(self, nct_id: str, version: Version) -> int:
         """Append a version to a study's history; its version number (0 = first)."""
@@ -130,6 +142,12 @@ class Registry:
 
     def record(self, nct_id: str) -> bytes | None:
         return self._records.get(nct_id)
+
+    def stamp(self, nct_id: str) -> int:
+        """What changes whenever the record of ``nct_id`` does: searches find what they read
+        of a record by it, without reading the record. A subclass serving records of its own
+        (not published) must serve each the same bytes every time, or override this."""
+        return self._stamps.get(nct_id, 0)
 
     def versions(self, nct_id: str) -> list[Version]:
         """The study's history; one version made from the current record if none was added."""
@@ -208,7 +226,8 @@ class ReplayHandler(BaseHTTPRequestHandler):
             return text_reply(404, f"NCT number {nct_id} not found")
         if current != nct_id:
             return text_reply(301, "Moved Permanently", ("Location", f"/api/v2/studies/{current}"))
-        return Reply(200, (self.server.derived.shown(current, raw, fields),))
+        stamp = self.server.registry.stamp(current)
+        return Reply(200, (self.server.derived.shown(current, raw, fields, stamp),))
 
     def reply_list(self, match: re.Match[str], query: Query) -> Reply:
         try:
@@ -218,7 +237,8 @@ class ReplayHandler(BaseHTTPRequestHandler):
         matched = self.server.matches(asked, self._matching)
         page = matched[asked.offset : asked.offset + asked.size]
         records = ((nct_id, self.server.registry.record(nct_id)) for nct_id in page)
-        shown = [self.server.derived.shown(nct_id, raw, asked.fields)
+        stamp = self.server.registry.stamp
+        shown = [self.server.derived.shown(nct_id, raw, asked.fields, stamp(nct_id))
                  for nct_id, raw in records if raw]
         tail = ""
         if asked.offset + asked.size < len(matched):
@@ -235,12 +255,13 @@ class ReplayHandler(BaseHTTPRequestHandler):
             candidates = list(dict.fromkeys(nct_id for nct_id in found if nct_id))
         else:
             candidates = list(registry.ids())
-        if asked.days is None:
-            return candidates
-        derived, days, fields = self.server.derived, asked.days, asked.fields
-        records = ((nct_id, registry.record(nct_id)) for nct_id in candidates)
-        return [nct_id for nct_id, raw in records
-                if raw is not None and derived.within(nct_id, raw, days, fields)]
+        derived = self.server.derived
+        if asked.match is not None:
+            candidates = derived.select(candidates, registry.stamp, registry.record,
+                                        asked.match)
+        for name, descending in reversed(asked.order):  # the first item sorts last
+            candidates = _sorted(candidates, name, descending, derived, registry)
+        return candidates
 
     def reply_version(self, match: re.Match[str], query: Query) -> Reply:
         stamp = self.server.registry.data_timestamp
@@ -290,6 +311,21 @@ def route_of(path: str) -> tuple[str, re.Match[str] | None]:
         if match:
             return name, match
     return "other", None
+
+
+def _sorted(ids: list[str], name: str, descending: bool, derived: Derived,
+            registry: Registry) -> list[str]:
+    """The ids by the fact ``name`` of their records; those without one last, in their order
+    (the registry's own place for them is not documented)."""
+    names = frozenset([name])
+    values = {}
+    for nct_id in ids:
+        facts = derived.facts(nct_id, registry.stamp(nct_id), registry.record, names)
+        value = facts.get(name) if facts is not None else None
+        if isinstance(value, str) and value:
+            values[nct_id] = value
+    dated = sorted(values, key=values.__getitem__, reverse=descending)
+    return [*dated, *(nct_id for nct_id in ids if nct_id not in values)]
 
 
 def _change(number: int, version: Version) -> dict[str, Any]:

@@ -99,7 +99,12 @@ DEFAULTS: tuple[Default, ...] = (
     Default("compliance.results_overdue", "compliance", Severity.MAJOR),
     Default("compliance.verification_lapsed", "compliance", Severity.MAJOR),
     Default("compliance.results_due_soon", "compliance", Severity.MINOR),
+    # a watched search (ctwatch.searches): a trial that entered it, or left it
+    Default("search.entered", "search", Severity.MAJOR),
+    Default("search.left", "search", Severity.MAJOR),
 )
+#: what a rule may name under ``search``
+SEARCH = ("entered", "left")
 #: what a rule may name under ``compliance``: the findings a milestone alert is about
 COMPLIANCE = tuple(path.partition(".")[2] for path in FIELDS if path.startswith("compliance."))
 FALLBACK = ("other", Severity.MINOR)
@@ -222,6 +227,8 @@ def _unknown_part(tokens: tuple[str, ...]) -> str | None:
     """Why a pattern names nothing in a trial, following the model; None if it may."""
     if tokens[0] == "compliance":
         return _unknown_finding(tokens)
+    if tokens[0] == "search":
+        return _unknown_search_part(tokens)
     hint: Any = Trial
     for index, token in enumerate(tokens):
         if "*" in token and not token.startswith("["):
@@ -248,6 +255,17 @@ def _unknown_finding(tokens: tuple[str, ...]) -> str | None:
     if len(tokens) > 2 or tokens[1].startswith("["):
         return "nothing is below a compliance finding"
     return f"{tokens[1]!r} is not one of {', '.join(COMPLIANCE)}"
+
+
+def _unknown_search_part(tokens: tuple[str, ...]) -> str | None:
+    """Why a pattern under ``search`` names no change of a search; None if it may."""
+    if len(tokens) == 1:
+        return None
+    if tokens[1] not in SEARCH and "*" not in tokens[1]:
+        return f"{tokens[1]!r} is not one of {', '.join(SEARCH)}"
+    if len(tokens) == 2 or (len(tokens) == 3 and tokens[2].startswith("[")):
+        return None  # search.entered, search.entered[NCT…]
+    return "nothing is below a search's entered or left trial"
 
 
 def _join(tokens: tuple[str, ...]) -> str:

@@ -57,12 +57,24 @@ def _moment(read: Read | None) -> datetime | None:
 
 
 def sort(client: Client, trials: Sequence[str], reads: Mapping[str, Read], full: set[str],
-         stop: Callable[[], bool]) -> Triage:
-    """Probe the registry for the trials not already to be read in full, and sort them."""
+         stop: Callable[[], bool], known: Mapping[str, str | None] | None = None) -> Triage:
+    """Probe the registry for the trials not already to be read in full, and sort them.
+    ``known``: last update dates the registry gave this run already (a search's listing):
+    those trials are not probed again."""
+    known = known or {}
     found = Triage(full=[nct_id for nct_id in trials if nct_id in full
                          or not (reads.get(nct_id) and reads[nct_id].registry_date)])
     reading = set(found.full)
-    probed = [nct_id for nct_id in trials if nct_id not in reading]
+    probed = []
+    for nct_id in trials:
+        if nct_id in reading:
+            continue
+        if known.get(nct_id) is None:
+            probed.append(nct_id)
+        elif known[nct_id] == reads[nct_id].registry_date:
+            found.unmoved.append(nct_id)
+        else:
+            found.full.append(nct_id)
     for result in client.last_updates(probed) if probed else ():
         if stop():
             found.stopped = True

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctwatch import config, notify, urls
 from ctwatch.config import Config, TrialEntry
 from ctwatch.errors import ConfigError, ConfigProblems
 from ctwatch.logs import QUOTED
 from ctwatch.rules import Rules
+
+if TYPE_CHECKING:
+    from ctwatch.searches import SearchEntry
 
 Trials = Sequence[TrialEntry | ConfigError]  # one per item of trials:, in its order
 MAX_MESSAGE = QUOTED + 200  # characters of one problem; a longer one is cut
@@ -70,18 +73,29 @@ def problems_of(document: Any, *, daemon: bool = False,
               if isinstance(item, ConfigError)]
     trials = _trials(document) if trials is None else trials
     found += [item for item in trials if isinstance(item, ConfigError)]
-    if document.get("trials") in (None, []):
+    searches = _searches(document.get("searches"))
+    found += [item for item in searches if isinstance(item, ConfigError)]
+    if document.get("trials") in (None, []) and document.get("searches") in (None, []):
         found.append(ConfigError(config.NO_TRIALS, key="trials"))
     found += _problem(config.parse_max_failures,
                       document.get("max_failures", config.DEFAULT_MAX_FAILURES))
     found += _problem(config.parse_compliance_alerts, document.get("compliance_alerts", False))
-    found += _channel_problems(document.get("notify"), trials)
+    found += _channel_problems(document.get("notify"), trials, searches)
     found += _rule_problems(document.get("rules"), trials)
     if daemon or "schedule" in document:
         from ctwatch.schedule import parse_schedule  # APScheduler: only for a schedule
 
         found += _problem(parse_schedule, document.get("schedule"))
     return [_one_line(problem) for problem in found]
+
+
+def _searches(section: Any) -> list[SearchEntry | ConfigError]:
+    """One entry or problem per item of ``searches:`` (its module imported only for one)."""
+    if section is None:
+        return []
+    from ctwatch.searches import search_entries
+
+    return list(search_entries(section))
 
 
 def _one_line(problem: ConfigError) -> ConfigError:
@@ -105,7 +119,8 @@ def _problem(check: Callable[..., object], *args: Any, **kwargs: Any) -> list[Co
     return []
 
 
-def _channel_problems(entries: Any, trials: Trials) -> list[ConfigError]:
+def _channel_problems(entries: Any, trials: Trials,
+                      searches: Sequence[SearchEntry | ConfigError] = ()) -> list[ConfigError]:
     """Each top-level channel on its own, then the routing ``watch.from_config`` builds: a
     second channel of one name, a trial's own ``notify:`` entries. Routing stops at its first
     problem, so a trial's entries are checked once the top-level channels are usable."""
@@ -119,7 +134,9 @@ def _channel_problems(entries: Any, trials: Trials) -> list[ConfigError]:
     # keep their index in the keys routing names
     own = [(item.nct_id, item.notify) if isinstance(item, TrialEntry) else ("", ())
            for item in trials]
-    routed = _problem(notify.routing, top or list(config.DEFAULT_NOTIFY), own)
+    watched = [("", ()) if isinstance(item, ConfigError) else (item.name, item.notify)
+               for item in searches]
+    routed = _problem(notify.routing, top or list(config.DEFAULT_NOTIFY), own, searches=watched)
     return found + [problem for problem in routed if str(problem) not in map(str, found)]
 
 

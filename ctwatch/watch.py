@@ -7,7 +7,8 @@ choose options, format output and exit codes. The use cases are :meth:`~Watcher.
 (and its :meth:`~Watcher.dry_run`), :meth:`~Watcher.backfill`, :meth:`~Watcher.import_records`,
 :meth:`~Watcher.deliver`, :meth:`~Watcher.test_channels` and :meth:`~Watcher.status`;
 :meth:`~Watcher.history`, :meth:`~Watcher.compare` and :meth:`~Watcher.change_sets` are the
-query side (:mod:`ctwatch.timeline`). Each runs in its
+query side (:mod:`ctwatch.timeline`), with :meth:`~Watcher.searches` and
+:meth:`~Watcher.search_change_sets` for watched searches. Each runs in its
 own module; this one only puts them together.
 """
 
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, TextIO
 from ctwatch import checks, imports, outbox, preview, sample, status, timeline
 from ctwatch.checks import Plan, RunReport
 from ctwatch.config import Config
-from ctwatch.errors import CtwatchError, FetchError, ParseError, Refused
+from ctwatch.errors import CtwatchError, FetchError, ParseError, Refused, UsageError
 from ctwatch.fetch import Client
 from ctwatch.imports import Backfilled, Imported
 from ctwatch.model import ChangeSet
@@ -35,6 +36,7 @@ from ctwatch.store import Alert, Store
 
 if TYPE_CHECKING:
     from ctwatch.compliance import Assessment
+    from ctwatch.searches import Listing, SearchChangeSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +178,22 @@ class Watcher:
         """Stored change sets, newest first."""
         with self.store() as db:
             return db.change_sets(nct_id, limit=limit)
+
+    def searches(self) -> list[Listing]:
+        """The watched searches: each configured one, then those only the store holds."""
+        from ctwatch.searches import listings
+
+        with self.store() as db:
+            return listings(self.config.searches, db.searches.states())
+
+    def search_change_sets(self, name: str, *, limit: int | None = None
+                           ) -> list[SearchChangeSet]:
+        """A search's change sets, newest first; UsageError for a search never checked."""
+        with self.store() as db:
+            if db.searches.state(name) is None:
+                raise UsageError(f"{name}: no search of that name was checked in this store "
+                                 "(see ctwatch searches)")
+            return db.searches.change_sets(name, limit)
 
     def compliance(self, nct_ids: Sequence[str], today: date) -> list[Assessment]:
         """FDAAA 801 / 42 CFR 11 findings of the trials named (every stored trial: none), as

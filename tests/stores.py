@@ -216,9 +216,31 @@ class StoreUnderTest:
     def allow_writes(self, name: str, table: str) -> None:
         self.execute(f"DROP TRIGGER {name}" + ("" if self.kind == "sqlite" else f" ON {table}"))
 
+    def before_searches(self) -> None:
+        """Take the store back to schema version 5, before watched searches: no searches
+        tables, no outbox rows about a search."""
+        drop = ("drop table search_changes", "drop table search_members", "drop table searches",
+                "update ctwatch_meta set value = '5' where key = 'schema_version'")
+        if self.kind == "postgresql":
+            self.execute("alter table outbox drop column search_change", *drop)
+            return
+        columns = ("id, change_set, milestone, channel, status, attempts, last_error, "
+                   "created_at, delivered_at, claim, claimed_at")
+        self.execute(f"create table outbox_v6 as select {columns} from outbox",
+                     "drop table outbox",
+                     "create table outbox (id integer not null primary key, change_set integer "
+                     "references change_sets (id), milestone integer references milestones (id), "
+                     "channel text not null, status varchar(16) not null, attempts integer not "
+                     "null, last_error text, created_at varchar(32) not null, delivered_at "
+                     "varchar(32), claim varchar(64), claimed_at varchar(32), "
+                     "unique (change_set, channel), unique (milestone, channel))",
+                     f"insert into outbox ({columns}) select {columns} from outbox_v6",
+                     "drop table outbox_v6", *drop)
+
     def before_milestones(self) -> None:
         """Take the store back to schema version 4, before compliance milestones: no
         milestones table, every outbox row about a change set."""
+        self.before_searches()
         if self.kind == "postgresql":
             self.execute("alter table outbox drop column milestone", "drop table milestones",
                          "alter table outbox alter column change_set set not null",

@@ -19,6 +19,9 @@ DESIGN_EXAMPLE = """\
 store: ctwatch.db                       # or postgresql://user@host/db
 api: {base_url: https://clinicaltrials.gov, timeout_s: 30, max_retries: 5, requests_per_second: 1}
 trials: [NCT04083898]                   # or {id: NCT…, notify: [...], ignore: [...]}
+searches:                               # watch a registry search: entered / left trials
+  - {name: isatuximab-myeloma, query: {cond: multiple myeloma, intr: isatuximab}, follow: true}
+  - {name: everything, query: {}, follow: true}     # the whole registry, incrementally
 schedule: "0 7 * * 1-5"                 # cron expression for `ctwatch run`, or {every: 6h}
 notify:
   - {kind: stdout}
@@ -43,6 +46,8 @@ def test_the_design_example_loads(tmp_path: Path) -> None:
     assert config.api == ApiSettings(base_url="https://clinicaltrials.gov", timeout_s=30,
                                      max_retries=5, requests_per_second=1)
     assert config.trials == (TrialEntry("NCT04083898"),)
+    assert [(s.name, s.follow, s.whole_registry) for s in config.searches] == [
+        ("isatuximab-myeloma", True, False), ("everything", True, True)]
     assert config.schedule == "0 7 * * 1-5"
     assert [channel["kind"] for channel in config.notify] == ["stdout", "file", "email", "apprise"]
     assert config.rules["ignore"] == ["locations[*].contacts"]

@@ -27,6 +27,7 @@ from ctwatch.checks import Plan, RunReport
 from ctwatch.compliance import assess
 from ctwatch.notify import build, render
 from ctwatch.replay import Registry
+from ctwatch.store import SCHEMA_VERSION
 from ctwatch.validate import load
 from ctwatch.watch import Watcher as Service
 from tests.conftest import Study, Watcher
@@ -229,7 +230,7 @@ def test_a_store_before_milestones_is_migrated_and_keeps_its_alerts(
     assert watcher.alerts()[0]["changes"][0]["path"] == "status.overall"  # sent first
     assert sorted(key for key, _ in reached(watcher)) == [OVERDUE, LAPSED]
     assert store.query("select value from ctwatch_meta where key = 'schema_version'") == [
-        {"value": "5"}]
+        {"value": str(SCHEMA_VERSION)}]
 
 
 # -- judging reads an outline of each trial: the same milestones as the whole trial ------------

@@ -163,13 +163,15 @@ def test_a_range_and_ids_select_the_trials_in_both(http, replay, dated: Registry
 
 @pytest.mark.parametrize(("advanced", "reason"), [
     ("AREA[Foo]RANGE[MIN,MAX]", "Unknown area name `Foo`"),
-    ("AREA[Phase]PHASE3", "only AREA[<piece>]RANGE[<from>,<to>] is read by this registry"),
     ("AREA[StartDate]RANGE[2020-01-01,MAX]", "RANGE is read here on whole-day pieces only"),
+    ("AREA[Phase]RANGE[MIN,MAX]", "RANGE is read here on whole-day pieces only"),
     ("AREA[LastUpdatePostDate]RANGE[2024-1-5,MAX]", "`2024-1-5` is neither a date"),
     ("AREA[LastUpdatePostDate]RANGE[MAX,MIN]", "`MAX` is neither a date (yyyy-MM-dd) nor MIN"),
-    ("AREA[LastUpdatePostDate]RANGE[2024-01-15]", "only AREA[<piece>]RANGE"),
-    ("AREA[LastUpdatePostDate]RANGE[2024-01-15,MAX] AND AREA[Phase]PHASE3", "only AREA"),
-    ("", "only AREA"),
+    ("AREA[LastUpdatePostDate]RANGE[2024-01-15]", "RANGE takes two values"),
+    ("AREA[LastUpdatePostDate]RANGE[2024-01-15,MAX] AND", "the expression ends where a term"),
+    ("(AREA[Phase]PHASE3", "a parenthesis is not closed"),
+    ("AREA[Phase]DISTANCE[1,2,3mi]", "`DISTANCE[1,2,3mi]` is not read here"),
+    ("", "the expression is empty"),
 ])
 def test_an_expression_this_registry_does_not_read_is_a_400(http, replay, advanced: str,
                                                             reason: str) -> None:

@@ -36,6 +36,7 @@ COMMANDS = {
     "config": "settings:config",
     "compliance": "compliance:compliance",
     "store": "stores:store",
+    "searches": "watched:searches",
 }
 
 

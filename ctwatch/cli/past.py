@@ -11,11 +11,18 @@ from pathlib import Path
 import click
 
 from ctwatch import sources
-from ctwatch.cli.common import emit_document, fail, handle_errors, nct_ids, watcher_from
+from ctwatch.cli.common import (
+    emit_document,
+    fail,
+    handle_errors,
+    nct_ids,
+    watcher_from,
+)
 from ctwatch.errors import EXIT_FAILED, CtwatchError, UsageError
 from ctwatch.model import ChangeSet, Trial, parse_nct_id
 from ctwatch.notify import render
 from ctwatch.notify.feed import DEFAULT_ENTRIES, atom
+from ctwatch.searches import SearchChangeSet, is_name
 
 log = logging.getLogger("ctwatch")
 
@@ -78,13 +85,17 @@ def reparse(ctx: click.Context, ids: tuple[str, ...], every: bool) -> None:
 
 
 @click.command()
-@click.argument("nct_id", metavar="NCT")
+@click.argument("nct_id", metavar="NCT | SEARCH")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.pass_context
 @handle_errors
 def history(ctx: click.Context, nct_id: str, fmt: str) -> None:
-    """List the stored snapshots of a trial, oldest first."""
+    """List the stored snapshots of a trial, oldest first; or a watched search's changes
+    (the trials that entered and left it), oldest first."""
+    if is_name(nct_id):
+        _search_history(watcher_from(ctx).search_change_sets(nct_id)[::-1], fmt)
+        return
     entries = watcher_from(ctx).history(parse_nct_id(nct_id))
     if fmt == "json":
         click.echo(json.dumps([entry.to_dict() for entry in entries], indent=2))
@@ -96,6 +107,20 @@ def history(ctx: click.Context, nct_id: str, fmt: str) -> None:
         version = "" if row["registry_version"] is None else f"v{row['registry_version']}"
         click.echo(f"{row['snapshot']:>8}  {version:>7}  {row['registry_date'] or '':<13}  "
                    f"{row['fetched_at']:<20}  {row['source']:<12}  {row['changes']:>7}")
+
+
+def _search_history(change_sets: list[SearchChangeSet], fmt: str) -> None:
+    rows = [{"change_set": c.id, "created_at": c.created_at,
+             "entered": [change.new["nct_id"] for change in c.entered],
+             "left": [change.old["nct_id"] for change in c.left]} for c in change_sets]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'change set':>10}  {'created at':<20}  {'entered':>7}  {'left':>4}  trials")
+    for row in rows:
+        ids = ", ".join([*row["entered"], *(f"-{i}" for i in row["left"])])
+        click.echo(f"{row['change_set']:>10}  {row['created_at']:<20}  "
+                   f"{len(row['entered']):>7}  {len(row['left']):>4}  {ids}")
 
 
 def _json(change_set: ChangeSet) -> str:
@@ -111,7 +136,7 @@ DIFF_FORMATS = {
 
 
 @click.command()
-@click.argument("records", metavar="NCT | OLD NEW", nargs=-1, required=True)
+@click.argument("records", metavar="NCT | SEARCH | OLD NEW", nargs=-1, required=True)
 @click.option("--from", "old_ref", metavar="REF", help="Older snapshot (default: the one "
               "before --to, or the latest change).")
 @click.option("--to", "new_ref", metavar="REF", help="Newer snapshot (default: latest).")
@@ -121,7 +146,9 @@ DIFF_FORMATS = {
 @handle_errors
 def diff(ctx: click.Context, records: tuple[str, ...], old_ref: str | None,
          new_ref: str | None, fmt: str) -> None:
-    """Show what changed: between two snapshots of a stored trial, or two saved records.
+    """Show what changed: between two snapshots of a stored trial, or two saved records, or
+    the trials that entered and left a watched search (--to: a change set of ctwatch history
+    SEARCH; default: its latest).
 
     OLD and NEW are saved records of any format ctwatch parses (API v2 JSON, legacy XML, a
     classic study page or its text), e.g. a 2019 archive against today's record.
@@ -135,11 +162,33 @@ def diff(ctx: click.Context, records: tuple[str, ...], old_ref: str | None,
     if len(records) == 2:
         old, new = (_one_trial(record) for record in records)
         changes = timeline.compare_records(old, new, watcher.rules)
+    elif len(records) == 1 and is_name(records[0]) and not Path(records[0]).exists():
+        changes = _search_change(watcher.search_change_sets(records[0]), old_ref, new_ref)
+        if fmt == "html":  # a search's change set is no trial's version: the alert's page
+            click.echo(render.message_html([changes]))
+            return
     elif len(records) == 1:
         changes = watcher.compare(parse_nct_id(records[0]), old_ref, new_ref)
     else:
         raise UsageError("give one NCT id, or two saved records to compare")
     click.echo(DIFF_FORMATS[fmt](changes))
+
+
+def _search_change(change_sets: list[SearchChangeSet], old_ref: str | None,
+                   new_ref: str | None) -> SearchChangeSet:
+    """The search change set ``--to`` names (its id; default: the latest)."""
+    if old_ref is not None:
+        raise UsageError("a search's changes are one change set each: give --to ID only",
+                         option="--from")
+    if not change_sets:
+        raise UsageError("no changes of this search yet: its members are as first listed")
+    if new_ref in (None, "latest"):
+        return change_sets[0]
+    found = [c for c in change_sets if str(c.id) == new_ref]
+    if not found:
+        raise UsageError(f"{new_ref!r} is not a change set of this search (see ctwatch "
+                         "history NAME)", option="--to")
+    return found[0]
 
 
 def _one_trial(source: str) -> Trial:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ctwatch.errors import ConfigError
@@ -46,22 +46,28 @@ class Routing:
 
     channels: list[Channel]
     routes: dict[str, tuple[str, ...]]  # NCT id → channel names, for every trial listed
+    search_routes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by search name
 
 
 def routing(entries: Sequence[Any], trials: Sequence[tuple[str, Sequence[Any]]], *,
-            stdout: TextIO | None = None,
-            environ: Mapping[str, str] | None = None) -> Routing:
-    """Channels of the top-level ``notify:`` entries and of the trials' own ``notify:``
-    lists (``trials``: (NCT id, its notify entries) in the order of ``trials:``)."""
+            stdout: TextIO | None = None, environ: Mapping[str, str] | None = None,
+            searches: Sequence[tuple[str, Sequence[Any]]] = ()) -> Routing:
+    """Channels of the top-level ``notify:`` entries and of the trials' and searches' own
+    ``notify:`` lists (``trials``: (NCT id, its notify entries) in the order of ``trials:``;
+    ``searches``: (name, its notify entries) in the order of ``searches:``)."""
     context = Context(stdout, dict(os.environ) if environ is None else environ)
     channels: dict[str, tuple[Channel, Any]] = {}
     top = [_add(channels, f"notify[{i}]", entry, context) for i, entry in enumerate(entries)]
-    routes = {}
-    for index, (nct_id, own) in enumerate(trials):
-        key = f"trials[{index}].notify"
-        routes[nct_id] = tuple(_route(channels, top, f"{key}[{i}]", item, context)
-                               for i, item in enumerate(own)) if own else tuple(top)
-    return Routing([channel for channel, _ in channels.values()], routes)
+
+    def routes_of(section: str, owners: Sequence[tuple[str, Sequence[Any]]]
+                  ) -> dict[str, tuple[str, ...]]:
+        return {owner: tuple(_route(channels, top, f"{section}[{index}].notify[{i}]", item,
+                                    context) for i, item in enumerate(own)) if own else tuple(top)
+                for index, (owner, own) in enumerate(owners)}
+
+    routes = routes_of("trials", trials)
+    search_routes = routes_of("searches", searches)
+    return Routing([channel for channel, _ in channels.values()], routes, search_routes)
 
 
 def _add(channels: dict[str, tuple[Channel, Any]], key: str, entry: Any,

@@ -88,6 +88,9 @@ def event_id(change_set: ChangeSet) -> str:
            f"{change_set.created_at}")
     if change_set.milestone:  # two milestones of a trial may be reached at one moment
         key += f":{change_set.milestone}"
+    search = getattr(change_set, "search", "")  # a search's change set: of no snapshot
+    if search:
+        key = f"search:{search}:{change_set.id}:{change_set.created_at}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

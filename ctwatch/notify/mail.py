@@ -102,7 +102,8 @@ class EmailChannel(Channel):
         message["To"] = ", ".join(self.to)
         message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = self._message_id(change_sets)
-        message["X-Ctwatch-Trials"] = " ".join(dict.fromkeys(c.nct_id for c in change_sets))
+        trials = dict.fromkeys(c.nct_id for c in change_sets if c.nct_id)  # a search's: none
+        message["X-Ctwatch-Trials"] = " ".join(trials)
         # RFC 3834: machine-made, so out-of-office replies and list software leave it alone
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(message_text(change_sets) + "\n")

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ctwatch import bounds, labels
+from ctwatch.labels import wording
 from ctwatch.limits import SUMMARY_STEPS
 from ctwatch.logs import visible
 from ctwatch.model import Change, ChangeSet, Severity
@@ -97,6 +98,7 @@ class AlertView:
     flagged: tuple[str, ...]  # every note of every change, once
     milestone: str = ""  # a compliance milestone's alert: its key (from and to one version)
     test: bool = False  # a sample alert of ctwatch notify --test
+    search: str = ""  # a watched search's alert (trials that entered and left): its name
 
     @property
     def changes(self) -> tuple[ChangeView, ...]:
@@ -106,7 +108,7 @@ class AlertView:
     def heading(self) -> str:
         """"CRITICAL NCT04083898: Overall Status → Terminated (Slow accrual) and 6 more
         changes": a subject line or a feed entry's title, without the "[ctwatch]"."""
-        more = self.count - 1
+        more = 0 if self.search else self.count - 1  # a search's headline counts its own
         tail = f" and {more} more change{'s' if more > 1 else ''}" if more > 0 else ""
         test = "TEST " if self.test else ""
         return f"{test}{self.top_severity.upper()} {self.nct_id}: {self.headline}{tail}"
@@ -126,6 +128,9 @@ def links(change_set: ChangeSet) -> dict[str, str]:
 
 def alert(change_set: ChangeSet) -> AlertView:
     """The view of one change set."""
+    search = getattr(change_set, "search", "")  # a searches.SearchChangeSet
+    if search:
+        return search_alert(change_set, search)
     found = links(change_set)
     budget = Budget(SUMMARY_STEPS)  # one for all the texts of the alert, as for one diff
     views = [change_view(change, budget, change_set.nct_id) for change in change_set.changes]
@@ -145,6 +150,49 @@ def alert(change_set: ChangeSet) -> AlertView:
         flagged=tuple(dict.fromkeys(note for view in views for note in view.notes)),
         milestone=change_set.milestone or "",
         test=any(TEST_FLAG in change.flags for change in change_set.changes))
+
+
+def search_alert(change_set: ChangeSet, search: str) -> AlertView:
+    """The view of a search's change set: each trial that entered or left, with its link."""
+    views = [member_view(change) for change in change_set.changes]
+    groups = tuple(Group(severity, tuple(v for v in views if v.severity == severity))
+                   for severity in reversed(Severity))
+    came = sum(view.kind == "added" for view in views)
+    went = len(views) - came
+    said = [f"{came} new trial{'s' if came != 1 else ''}" if came else "",
+            f"{went} left" if went else ""]
+    url = getattr(change_set, "search_url", "")
+    return AlertView(
+        id=change_set.id, nct_id=f"search {search}", title=", ".join(s for s in said if s),
+        top_severity=change_set.top_severity, count=len(views),
+        groups=tuple(group for group in groups if group.changes),
+        headline=views[0].headline if len(views) == 1 else ", ".join(s for s in said if s),
+        from_version="", to_version="", created_at=change_set.created_at, record_url=url,
+        compare_url=url, compared=False, results_url="", flagged=(), search=search)
+
+
+def member_view(change: Change) -> ChangeView:
+    """A trial that entered or left a search: "New trial: NCT05… — title (Phase 2,
+    Recruiting, Sponsor; first posted 2026-11-30)"."""
+    label = line(change.label)
+    trial = change.new if change.kind == "added" else change.old
+    trial = trial if isinstance(trial, dict) else {}
+    nct_id = line(str(trial.get("nct_id") or ""))
+    facts = [wording("phase", trial.get("phases") or []), wording("status", trial.get("status")),
+             str(trial.get("sponsor") or "")]
+    posted = f"first posted {trial['first_posted']}" if trial.get("first_posted") else ""
+    about = "; ".join(part for part in (", ".join(line(f) for f in facts if f), line(posted))
+                      if part)
+    why = line(str(trial.get("why") or ""))
+    text = f"{nct_id} — {line(str(trial.get('title') or '')) or '(no title)'}"
+    text += f" ({about})" if about else ""
+    text += f": {why}" if why else ""
+    return ChangeView(
+        path=line(change.path), label=label, kind=change.kind, severity=change.severity,
+        line=f"{label}: {text}", headline=f"{label} {nct_id}" + (f" ({why})" if why else ""),
+        old=text if change.kind == "removed" else "", new=text if change.kind == "added" else "",
+        words=(), was=(), now=(), bounds=(), notes=(),
+        link=STUDY_URL.format(nct_id=nct_id) if nct_id else "")
 
 
 def ordered(change_sets: Sequence[ChangeSet]) -> list[AlertView]:

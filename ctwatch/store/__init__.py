@@ -26,8 +26,9 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -59,6 +60,9 @@ from ctwatch.store.tables import (
     trial_state,
 )
 from ctwatch.urls import database_url as database_url
+
+if TYPE_CHECKING:
+    from ctwatch.store.searches import SearchStore
 
 _IN_CHUNK = 900  # ids in one IN (…): below SQLite's old limit of 999 parameters
 
@@ -131,6 +135,13 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @cached_property
+    def searches(self) -> SearchStore:
+        """The watched searches: their members and change sets (imported when used)."""
+        from ctwatch.store.searches import SearchStore
+
+        return SearchStore(self)
 
     def __enter__(self) -> Store:
         return self
@@ -295,9 +306,7 @@ class Store:
         if channel is not None:
             query = query.where(outbox.c.channel == channel)
         with self.transaction(write=False) as conn:
-            return [Alert(row.id, row.channel, row.attempts,
-                          rows.change_set(conn, row.change_set) if row.milestone is None
-                          else rows.milestone_change_set(conn, row.milestone),
+            return [Alert(row.id, row.channel, row.attempts, _alerted(conn, row),
                           row.last_error, row.claim, row.status == "sending")
                     for row in conn.execute(query).all()]
 
@@ -450,6 +459,17 @@ class Store:
         with self.transaction(write=False) as conn:
             found = conn.execute(sa.select(*shown).order_by(trial_state.c.nct_id)).all()
         return [row._asdict() for row in found]
+
+
+def _alerted(conn: Connection, row: Any) -> ChangeSet:
+    """What an outbox row is about: a change set, a milestone or a search's change set."""
+    if row.milestone is not None:
+        return rows.milestone_change_set(conn, row.milestone)
+    if row.search_change is not None:
+        from ctwatch.store.searches import load
+
+        return load(conn, row.search_change)
+    return rows.change_set(conn, row.change_set)
 
 
 def _url(target: str, password: str | None, shown: str) -> URL:

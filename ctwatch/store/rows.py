@@ -55,7 +55,7 @@ def insert_change_set(conn: Connection, nct_id: str, from_id: int, to_id: int,
         nct_id=nct_id, from_snapshot=from_id, to_snapshot=to_id, created_at=created,
         changes=changes_json(changes),
     )).inserted_primary_key[0]
-    _queue(conn, channels, created, change_set=change_set_id)
+    queue(conn, channels, created, change_set=change_set_id)
     return change_set_id
 
 
@@ -64,7 +64,7 @@ def changes_json(changes: Sequence[Change]) -> str:
     return json.dumps([c.to_dict() for c in changes], ensure_ascii=False)
 
 
-def _queue(conn: Connection, channels: Sequence[str], created: str, **alerted: int) -> None:
+def queue(conn: Connection, channels: Sequence[str], created: str, **alerted: int) -> None:
     """One pending outbox row per channel, for a change set or a milestone (``alerted``)."""
     for channel in channels:
         conn.execute(outbox.insert().values(channel=channel, status="pending", attempts=0,
@@ -96,7 +96,7 @@ def insert_milestone(conn: Connection, nct_id: str, key: str, snapshot_id: int,
         nct_id=nct_id, key=key, snapshot=snapshot_id, alerted_at=created,
         changes=changes_json(changes),
     )).inserted_primary_key[0]
-    _queue(conn, channels, created, milestone=milestone_id)
+    queue(conn, channels, created, milestone=milestone_id)
     return milestone_id
 
 

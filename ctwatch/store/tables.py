@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from ctwatch.errors import StoreError
 from ctwatch.store.locks import migrating
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: JSON, as text the code writes and reads (canonical, hashed as written); jsonb on PostgreSQL
 JSON_TEXT = sa.Text().with_variant(JSONB(), "postgresql")
@@ -84,12 +84,43 @@ milestones = sa.Table(
     sa.Column("changes", JSON_TEXT, nullable=False),  # the finding, as its alert's one change
     sa.UniqueConstraint("nct_id", "key"),
 )
+# A watched search (ctwatch.searches): its definition as last checked, and where its check is.
+searches = sa.Table(
+    "searches", metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("definition", sa.Text, nullable=False),  # queries.SearchQuery.key
+    sa.Column("url", sa.Text, nullable=False),  # the search on the registry's site
+    sa.Column("baseline_at", sa.String(32)),  # when its members were first all known
+    sa.Column("last_checked", sa.String(32)),
+    sa.Column("last_changed", sa.String(32)),  # its last change set
+    sa.Column("size", sa.Integer, nullable=False, default=0),
+    # the whole registry: the last update posted date its records were stored up to
+    sa.Column("cursor", sa.String(32)),
+)
+search_members = sa.Table(
+    "search_members", metadata,
+    sa.Column("search", sa.String(100), sa.ForeignKey("searches.name"), primary_key=True),
+    sa.Column("nct_id", sa.String(11), primary_key=True),
+    sa.Column("entered_at", sa.String(32), nullable=False),
+    # what its alert said of it (searches.member), JSON; text, for it may be none
+    sa.Column("member", sa.Text),
+)
+search_changes = sa.Table(
+    "search_changes", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("search", sa.String(100), sa.ForeignKey("searches.name"), nullable=False,
+              index=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("changes", JSON_TEXT, nullable=False),  # entered and left, as Change dicts
+)
 outbox = sa.Table(
     "outbox", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    # what the alert is about: a change set, or a compliance milestone (one of the two)
+    # what the alert is about: a change set, a compliance milestone or a search's change set
+    # (one of the three)
     sa.Column("change_set", sa.Integer, sa.ForeignKey("change_sets.id")),
     sa.Column("milestone", sa.Integer, sa.ForeignKey("milestones.id")),
+    sa.Column("search_change", sa.Integer, sa.ForeignKey("search_changes.id")),
     sa.Column("channel", sa.Text, nullable=False),  # a name, or file:PATH, email:TO…
     sa.Column("status", sa.String(16), nullable=False, default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
@@ -104,6 +135,7 @@ outbox = sa.Table(
     sa.Column("claimed_at", sa.String(32)),
     sa.UniqueConstraint("change_set", "channel"),
     sa.UniqueConstraint("milestone", "channel"),
+    sa.UniqueConstraint("search_change", "channel"),
 )
 runs = sa.Table(
     "runs", metadata,
@@ -186,7 +218,9 @@ def _v5_milestones(conn: Connection) -> None:
         conn.execute(sa.text("ALTER TABLE outbox ADD UNIQUE (milestone, channel)"))
         return
     # SQLite cannot drop a NOT NULL: the outbox is made anew and its rows copied, ids kept (no
-    # table refers to the outbox, so none is left pointing at the old one).
+    # table refers to the outbox, so none is left pointing at the old one). Made anew, it is
+    # the latest outbox, which refers to the tables of watched searches (step 6) too.
+    metadata.create_all(conn, tables=[searches, search_members, search_changes])
     columns = ", ".join(_OUTBOX_V4)
     conn.execute(sa.text("ALTER TABLE outbox RENAME TO outbox_v4"))
     outbox.create(conn)
@@ -194,9 +228,21 @@ def _v5_milestones(conn: Connection) -> None:
     conn.execute(sa.text("DROP TABLE outbox_v4"))
 
 
+def _v6_searches(conn: Connection) -> None:
+    # Watched searches, and outbox rows that are about a search's change set.
+    metadata.create_all(conn, tables=[searches, search_members, search_changes])
+    if "search_change" in {column["name"] for column in sa.inspect(conn).get_columns("outbox")}:
+        return  # a SQLite outbox made anew by step 5 has it already
+    conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN search_change INTEGER "
+                         "REFERENCES search_changes (id)"))
+    # SQLite cannot add a constraint to a table: a unique index does the same
+    conn.execute(sa.text("CREATE UNIQUE INDEX outbox_search_change_channel "
+                         "ON outbox (search_change, channel)"))
+
+
 #: schema version → the step that brings a store of version - 1 to it
 MIGRATIONS = {2: _v2_outbox_claims, 3: _v3_trial_reads, 4: _v4_postgresql_types,
-              5: _v5_milestones}
+              5: _v5_milestones, 6: _v6_searches}
 
 #: outbox states of an alert still owed to its channel
 UNDELIVERED = ("pending", "sending")

@@ -19,9 +19,11 @@ from ctwatch import labels
 from ctwatch.errors import InvalidNctId
 
 #: The version of the published shape; 2 (issue 16) added ``oversight`` and the results and
-#: certification dates of ``status``. ``Trial.from_dict`` reads an older object as this one,
-#: the fields it lacks at their defaults.
-SCHEMA_VERSION = 2
+#: certification dates of ``status``; 3 (issue 18) the measure code and normalized value and
+#: unit of every threshold. ``Trial.from_dict`` reads an older object as this one, the fields
+#: it lacks at their defaults (a stored snapshot is re-parsed before it is compared: see
+#: ``sources.PARSER_VERSION``).
+SCHEMA_VERSION = 3
 
 # ASCII only: \d and re.IGNORECASE would also take full-width or Arabic-Indic digits.
 _NCT_ID = re.compile(r"\s*[nN][cC][tT]([0-9]{8})\s*")
@@ -219,12 +221,18 @@ class Outcome(Record):
 
 @dataclass(frozen=True, slots=True)
 class Threshold(Record):
-    """A numeric bound in a criterion: ``measure comparator value unit``."""
+    """A numeric bound in a criterion: ``measure comparator value unit``, as written, and what
+    ctwatch.units reads in them for analysts: the measure's code (``anc``) and the value in
+    one unit per measure (1500 "/mm3" → 1.5 "10*9/L"). Those three follow from the four
+    written fields, so they never make a change of their own."""
 
     measure: str | None
     comparator: str  # one of > >= < <= =
     value: float | int
     unit: str | None = None
+    measure_code: str | None = None  # one of ctwatch.measure_codes.CODES, else None
+    value_si: float | None = None  # the value in unit_si, when the unit is known
+    unit_si: str | None = None  # the UCUM spelling of the normalized unit
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 
-from ctwatch import measures
+from ctwatch import measures, units
 from ctwatch.limits import MAX_GROUPS
 from ctwatch.model import Threshold
 from ctwatch.phrases import DIGIT, TIME_WORD, alternatives, starting
@@ -185,7 +185,7 @@ def extract(text: str, context: str | None = None) -> tuple[Threshold, ...]:
         found.extend(Threshold(measure, comparator, value, bound_unit)
                      for comparator, value, bound_unit in bounds)
         previous = measure
-    return tuple(found)
+    return tuple(map(units.coded, found))
 
 
 def _matches(text: str) -> list[re.Match[str]]:

@@ -84,7 +84,7 @@ def test_a_version_1_object_reads_as_the_current_trial() -> None:
     # Snapshots stored before schema 2 (issue 16) lack oversight and the results and
     # certification dates: they read as unknown, never as a record that lost them.
     data = FULL.to_dict()
-    assert data["schema_version"] == SCHEMA_VERSION == 2
+    assert data["schema_version"] == SCHEMA_VERSION == 3
     del data["oversight"]
     for key in ("results_first_submitted", "results_first_posted",
                 "disposition_first_submitted", "disposition_first_posted"):
@@ -95,6 +95,26 @@ def test_a_version_1_object_reads_as_the_current_trial() -> None:
     assert trial.status == Status(overall="COMPLETED", has_results=True)
     assert trial == dataclasses.replace(FULL, oversight=Oversight(),
                                         status=Status(overall="COMPLETED", has_results=True))
+    jsonschema.validate(trial.to_dict(), schema())
+
+
+def test_a_version_2_object_reads_as_the_current_trial() -> None:
+    # Snapshots stored before schema 3 (issue 18) lack the thresholds' measure codes and
+    # normalized values: they read as not coded (a stored snapshot is re-parsed before it is
+    # compared, so they never show as a change).
+    coded = Threshold("anc", ">=", 1500, "/mm3", "anc", 1.5, "10*9/L")
+    full = dataclasses.replace(FULL, eligibility=dataclasses.replace(
+        FULL.eligibility, inclusion=(Criterion("I1", "ANC ≥ 1500/mm3", (), (coded,)),)))
+    data = full.to_dict()
+    bound = data["eligibility"]["inclusion"][0]["thresholds"][0]
+    assert bound == {"measure": "anc", "comparator": ">=", "value": 1500, "unit": "/mm3",
+                     "measure_code": "anc", "value_si": 1.5, "unit_si": "10*9/L"}
+    for key in ("measure_code", "value_si", "unit_si"):
+        del bound[key]
+    data["schema_version"] = 2
+    trial = Trial.from_dict(data)
+    assert trial.schema_version == SCHEMA_VERSION
+    assert trial.eligibility.inclusion[0].thresholds == (Threshold("anc", ">=", 1500, "/mm3"),)
     jsonschema.validate(trial.to_dict(), schema())
 
 
@@ -117,7 +137,8 @@ def dumped(value: object) -> object:
 @pytest.mark.parametrize("record", [
     FULL, Trial(nct_id="NCT00000001"),
     change_set(Change("x", "changed", ("a", 1), {"b": [True]}, "c", Severity.MAJOR, "s", ("f",))),
-    Threshold(None, "<=", 1.0), Threshold("anc", ">=", 1500, "/mm3"), Party("p", "OTHER"),
+    Threshold(None, "<=", 1.0), Threshold("anc", ">=", 1500, "/mm3"),
+    Threshold("anc", ">=", 1500, "/mm3", "anc", 1.5, "10*9/L"), Party("p", "OTHER"),
 ], ids=lambda record: type(record).__name__)
 def test_to_dict_writes_what_fields_read(record: object) -> None:
     data = record.to_dict()  # type: ignore[attr-defined]

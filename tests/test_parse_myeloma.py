@@ -66,14 +66,15 @@ def _all(criteria: tuple[Criterion, ...]) -> list[Criterion]:
     return [node for c in criteria for node in (c, *_all(c.children))]
 
 
-@pytest.mark.parametrize("expected", [
-    Threshold("absolute neutrophil count", ">=", 1500, "/mm3"),
-    Threshold("platelets", ">=", 75000, "/mm^3"),
-    Threshold("alt (sgpt) and ast (sgot)", "<", 3.5, "x ULN"),
-    Threshold("creatinine clearance", ">", 30, "ml/min"),
-    Threshold("performance status of ecog", "<=", 2, None),
-    Threshold("age", ">=", 18, "years"),
-    Threshold("cd4+ t-cell counts", "<", 350, "cells/mcL"),
+@pytest.mark.parametrize("expected", [  # as written; then the measure's code, value and unit
+    Threshold("absolute neutrophil count", ">=", 1500, "/mm3", "anc", 1.5, "10*9/L"),
+    Threshold("platelets", ">=", 75000, "/mm^3", "platelets", 75.0, "10*9/L"),
+    Threshold("alt (sgpt) and ast (sgot)", "<", 3.5, "x ULN", "ast_alt", 3.5, "{ULN}"),
+    Threshold("creatinine clearance", ">", 30, "ml/min", "creatinine_clearance", 30.0,
+              "mL/min"),
+    Threshold("performance status of ecog", "<=", 2, None, "ecog", 2.0, None),
+    Threshold("age", ">=", 18, "years", "age", 18.0, "a"),
+    Threshold("cd4+ t-cell counts", "<", 350, "cells/mcL", "cd4", 0.35, "10*9/L"),
 ])
 def test_thresholds(trial: Trial, expected: Threshold) -> None:
     found = [t for c in _all(trial.eligibility.inclusion + trial.eligibility.exclusion)
@@ -278,7 +279,9 @@ LIMITS = {
 
 @pytest.mark.parametrize(("criterion_id", "limit"), LIMITS.items(), ids=list(LIMITS))
 def test_criterion_limit(trial: Trial, criterion_id: str, limit: tuple[object, ...]) -> None:
-    assert Threshold(*limit) in criterion(trial, criterion_id).thresholds  # type: ignore[arg-type]
+    written = [(t.measure, t.comparator, t.value, t.unit)
+               for t in criterion(trial, criterion_id).thresholds]
+    assert limit in written
 
 
 #: criterion → the time windows its text sets: (comparator, value, unit)

@@ -99,6 +99,50 @@ def test_a_parser_upgrade_alone_is_no_change(db: Store) -> None:
         (sources.PARSER_VERSION, content_hash(trial))]
 
 
+DERIVED = ("measure_code", "value_si", "unit_si")
+
+
+def schema_2(trial: dict[str, Any]) -> dict[str, Any]:
+    """A trial as ctwatch stored it before schema 3 (issue 18): thresholds without their
+    measure codes and normalized values."""
+    def criteria(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**item, "children": criteria(item["children"]),
+                 "thresholds": [{key: value for key, value in bound.items() if key not in DERIVED}
+                                for bound in item["thresholds"]]} for item in items]
+    eligibility = {key: criteria(value) if key in ("inclusion", "exclusion", "unclassified")
+                   else value for key, value in trial["eligibility"].items()}
+    return {**trial, "schema_version": 2, "eligibility": eligibility}
+
+
+def codes(trial: dict[str, Any]) -> set[str]:
+    pending = [*trial["eligibility"]["inclusion"], *trial["eligibility"]["exclusion"]]
+    found = set()
+    while pending:
+        item = pending.pop()
+        pending.extend(item["children"])
+        found.update(bound.get("measure_code") for bound in item["thresholds"])
+    return found
+
+
+@pytest.mark.parametrize(("status", "posted", "paths"), [
+    ("RECRUITING", "2026-01-05", None),  # the record as stored: nothing to alert
+    ("TERMINATED", "2026-01-06", ["status.overall"]),  # a change, and only that one
+], ids=["same record", "status changed"])
+def test_a_store_written_before_measure_codes_shows_no_change_of_them(
+        db: Store, status: str, posted: str, paths: list[str] | None) -> None:
+    [(stored,)] = table(db, "select trial from snapshots")
+    old = schema_2(json.loads(stored))
+    assert codes(old) == {None} and "anc" in codes(json.loads(stored))
+    with db.transaction() as connection:
+        connection.exec_driver_sql("update snapshots set trial = ?", (json.dumps(old),))
+    saved = record(db, reading(*version(status, posted)))
+    found = saved.change_set and [change.path for change in saved.change_set.changes]
+    assert found == paths
+    for parser, trial in table(db, "select parser_version, trial from snapshots order by id"):
+        assert parser == sources.PARSER_VERSION  # re-parsed, in the same transaction
+        assert "anc" in codes(json.loads(trial))
+
+
 def test_a_snapshot_the_current_parser_refuses_is_compared_as_stored(db: Store) -> None:
     with db.transaction() as connection:  # its raw payload no longer reads as a study
         connection.exec_driver_sql("update snapshots set raw = ?", (zlib.compress(b""),))

@@ -99,7 +99,7 @@ def test_the_bound_of_a_long_criterion_is_still_read() -> None:
     parsed, _ = criteria.parse(text, "plain")
     [criterion] = parsed["unclassified"]
     measure = " ".join(text.split()[-10:-2])  # the last eight words before "≥ 1500/mm3"
-    assert criterion.thresholds == (Threshold(measure, ">=", 1500, "/mm3"),)
+    assert criterion.thresholds == (Threshold(measure, ">=", 1500, "/mm3", None, 1.5, "10*9/L"),)
 
 
 # -- markup -----------------------------------------------------------------------------------

@@ -9,13 +9,18 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ctwatch import measures, sources, thresholds
+from ctwatch import measures, sources, thresholds, units
 from ctwatch.model import Criterion, Threshold
 from ctwatch.thresholds import extract
 from tests.helpers import FIXTURES
 from tests.test_text_linear import LINEAR, SLACK, cpu, repeat
 
-T = Threshold
+
+def T(measure: str | None, comparator: str, value: float, unit: str | None = None) -> Threshold:
+    """A bound as written, with what ctwatch.units reads in it (tests/test_units.py)."""
+    return units.coded(Threshold(measure, comparator, value, unit))
+
+
 CASES = [
     ("Absolute neutrophil count ≥ 1500/mm3", [T("absolute neutrophil count", ">=", 1500, "/mm3")]),
     ("Platelets ≥ 75,000/mm^3 (transfusions not permitted within 7 days of screening)",

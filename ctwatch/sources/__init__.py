@@ -30,9 +30,9 @@ from ctwatch.model import Trial
 
 #: Bump when the parser's output for the same record changes: stored snapshots are then
 #: re-parsed from their raw payload before they are compared (see watch.current_snapshot).
-PARSER_VERSION = 3  # 2: issue 11 (dates, enums, surrogates, day ranges, doses checked); 3: issue 14
+PARSER_VERSION = 4  # 2: issue 11 (dates, enums, surrogates, day ranges, doses checked); 3: issue 14
 # (headings, bullets, same-named interventions, thresholds) and issue 16 (oversight, results and
-# disposition dates: model schema 2)
+# disposition dates: model schema 2); 4: issue 18 (thresholds' measure codes and units: schema 3)
 
 
 #: kind → one-line help; the module ctwatch.sources.<kind> reads it (``parse(raw)``), imported

@@ -35,7 +35,10 @@ from ctwatch.status import Status
 from ctwatch.store import Alert, Store
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ctwatch.compliance import Assessment
+    from ctwatch.export import Exported
     from ctwatch.searches import Listing, SearchChangeSet
 
 
@@ -202,6 +205,17 @@ class Watcher:
 
         with self.store() as db:
             return from_store(db, nct_ids, today)
+
+    def export(self, out: Path, fmt: str, nct_ids: Sequence[str] = (), *,
+               history: bool = False, force: bool = False) -> Exported:
+        """Relational tables (``fmt``: csv, sqlite or parquet) of the latest stored version of
+        the trials named (none named: every stored trial), with ``history`` their snapshots
+        and change sets too, written to ``out`` whole or not at all (``ctwatch export``,
+        :mod:`ctwatch.export`); ``force`` replaces an earlier export there."""
+        from ctwatch.export import export
+
+        with self.store() as db:
+            return export(db, out, fmt, nct_ids, history=history, force=force)
 
 
 @contextmanager

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
+import shlex
+import sqlite3
+from pathlib import Path
 
 import click
 import pytest
@@ -11,17 +16,18 @@ import yaml
 from ctwatch.checks import plan_from
 from ctwatch.cli import main
 from ctwatch.config import parse_config
-from tests.helpers import ROOT
+from tests.helpers import ROOT, ctwatch
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def code_blocks(language: str = "") -> list[str]:
-    """The fenced blocks of the README with that info string ("" for plain ones)."""
+def code_blocks(language: str = "", text: str = README) -> list[str]:
+    """The fenced blocks of the README (or of a part of it, ``text``) with that info string
+    ("" for plain ones)."""
     blocks: list[str] = []
     info: str | None = None
     lines: list[str] = []
-    for line in README.splitlines():
+    for line in text.splitlines():
         if not line.startswith("```"):
             lines.append(line)
         elif info is None:
@@ -85,3 +91,36 @@ def test_config_yaml_in_the_repository_loads() -> None:
 def test_ci_runs_exactly_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert f"{ci}\n" in code_blocks()
+
+
+ANALYSTS = README.split("\n### export: tables for analysts\n", 1)[1].split("\n#", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def analysts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's store exported as the README's commands export it."""
+    folder = tmp_path_factory.mktemp("analysts")
+    assert ctwatch(folder, "demo", "--keep", ".").code == 0
+    commands = [line for block in code_blocks(text=ANALYSTS) for line in block.splitlines()
+                if line.startswith("ctwatch export --format ") and "|" not in line]
+    assert len(commands) == 2
+    for line in commands:
+        run = ctwatch(folder, *shlex.split(line)[1:])
+        assert run.code == 0, run.stderr
+    return folder
+
+
+def test_the_analysts_sql_example_runs(analysts: Path) -> None:
+    [block] = code_blocks("sh", ANALYSTS)
+    program, database, query = shlex.split(block)
+    assert program == "sqlite3"
+    with sqlite3.connect(analysts / database) as db:  # the sqlite3 shell may not be installed
+        assert db.execute(query).fetchall() == [("NCT04083898",)]
+
+
+def test_the_analysts_pandas_example_runs(analysts: Path) -> None:
+    [block] = code_blocks("python", ANALYSTS)
+    printed = io.StringIO()
+    with contextlib.chdir(analysts), contextlib.redirect_stdout(printed):
+        exec(block, {})
+    assert printed.getvalue() == "['NCT04083898']\n"

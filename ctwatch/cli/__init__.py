@@ -35,6 +35,7 @@ COMMANDS = {
     "feed": "past:feed",
     "config": "settings:config",
     "compliance": "compliance:compliance",
+    "export": "exports:export",
     "store": "stores:store",
     "searches": "watched:searches",
 }

@@ -454,3 +454,20 @@ class ChangeSet(Record):
 
     def to_dict(self) -> dict[str, Any]:
         return {**Record.to_dict(self), "top_severity": self.top_severity.value}
+
+
+@dataclass(frozen=True, slots=True)
+class SearchChangeSet(ChangeSet):
+    """The trials that entered and left a watched search (:mod:`ctwatch.searches`) since its
+    last check: an alert about a search, not a trial (``nct_id`` is empty, no snapshot)."""
+
+    search: str = ""
+    search_url: str = ""  # the search on the registry's site
+
+    @property
+    def entered(self) -> list[Change]:
+        return [change for change in self.changes if change.kind == "added"]
+
+    @property
+    def left(self) -> list[Change]:
+        return [change for change in self.changes if change.kind == "removed"]

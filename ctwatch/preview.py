@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from ctwatch import checks, milestones
 from ctwatch.errors import CtwatchError, FetchError, describe
 from ctwatch.fetch import Client, Fetched
-from ctwatch.model import ChangeSet, Trial
+from ctwatch.model import ChangeSet, SearchChangeSet, Trial
 from ctwatch.notify.render import message_text
 from ctwatch.record import Reading, parse_fetched, raw_hash
 from ctwatch.record import preview as change_set_of
@@ -105,7 +105,6 @@ def _searches(plan: checks.Plan, client: Client, db: Store, found: Preview,
     listed and followed ones) with the dates the listings gave. The whole registry's day is
     not previewed: it would mean reading it."""
     from ctwatch import searching
-    from ctwatch.searches import SearchChangeSet
 
     scanned = searching.scan(plan.searches, client, db, plan.rules, lambda *_: [], stop,
                              record=False)

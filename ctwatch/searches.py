@@ -22,7 +22,7 @@ from ctwatch.errors import ConfigError
 from ctwatch.fetch import Listed
 from ctwatch.labels import wording
 from ctwatch.logs import quoted
-from ctwatch.model import Change, ChangeSet, Severity
+from ctwatch.model import Change, Severity
 
 SEARCH_KEYS = ("name", "query", "filter", "url", "follow", "notify")
 #: a search's name: it names the search in alerts, the store and the command line, where an
@@ -128,23 +128,6 @@ def _checked(key: str, build: Any, *args: Any) -> queries.SearchQuery:
 
 
 # -- what a search's change says --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SearchChangeSet(ChangeSet):
-    """Trials that entered and left a watched search since its last check: an alert about a
-    search, not a trial (``nct_id`` is empty; ``search`` names it)."""
-
-    search: str = ""
-    search_url: str = ""  # the search on the registry's site
-
-    @property
-    def entered(self) -> list[Change]:
-        return [change for change in self.changes if change.path.startswith(ENTERED)]
-
-    @property
-    def left(self) -> list[Change]:
-        return [change for change in self.changes if change.path.startswith(LEFT)]
 
 
 def member(listed: Listed) -> dict[str, Any]:

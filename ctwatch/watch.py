@@ -28,7 +28,7 @@ from ctwatch.config import Config
 from ctwatch.errors import CtwatchError, FetchError, ParseError, Refused, UsageError
 from ctwatch.fetch import Client
 from ctwatch.imports import Backfilled, Imported
-from ctwatch.model import ChangeSet
+from ctwatch.model import ChangeSet, SearchChangeSet
 from ctwatch.rules import Rules
 from ctwatch.signals import stop_signals
 from ctwatch.status import Status
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from ctwatch.compliance import Assessment
     from ctwatch.export import Exported
-    from ctwatch.searches import Listing, SearchChangeSet
+    from ctwatch.searches import Listing
 
 
 @dataclass(frozen=True, slots=True)

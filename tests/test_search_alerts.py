@@ -8,11 +8,11 @@ import lxml.html
 from markdown_it import MarkdownIt
 
 from ctwatch.fetch import Listed
-from ctwatch.model import Change, ChangeSet, Severity
+from ctwatch.model import Change, ChangeSet, SearchChangeSet, Severity
 from ctwatch.notify import render
 from ctwatch.notify.channels import event, event_id
 from ctwatch.notify.present import subject
-from ctwatch.searches import SearchChangeSet, entered, left
+from ctwatch.searches import entered, left
 
 SEARCH_URL = "https://clinicaltrials.gov/search?cond=multiple%20myeloma&intr=isatuximab"
 NEW = Listed("NCT05123456", "Isatuximab <b>and</b> dexamethasone", ("PHASE2",), "RECRUITING",

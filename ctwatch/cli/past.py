@@ -19,10 +19,10 @@ from ctwatch.cli.common import (
     watcher_from,
 )
 from ctwatch.errors import EXIT_FAILED, CtwatchError, UsageError
-from ctwatch.model import ChangeSet, Trial, parse_nct_id
+from ctwatch.model import ChangeSet, SearchChangeSet, Trial, parse_nct_id
 from ctwatch.notify import render
 from ctwatch.notify.feed import DEFAULT_ENTRIES, atom
-from ctwatch.searches import SearchChangeSet, is_name
+from ctwatch.searches import is_name
 
 log = logging.getLogger("ctwatch")
 

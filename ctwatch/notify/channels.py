@@ -19,7 +19,7 @@ from typing import Any, ClassVar, TextIO
 from ctwatch import logs, urls
 from ctwatch.errors import ConfigError, NotifyError
 from ctwatch.logs import key_name, quoted
-from ctwatch.model import ChangeSet, Severity
+from ctwatch.model import ChangeSet, SearchChangeSet, Severity
 from ctwatch.notify.render import message_text
 
 DEFAULT_MIN_SEVERITY = Severity.MINOR
@@ -88,9 +88,8 @@ def event_id(change_set: ChangeSet) -> str:
            f"{change_set.created_at}")
     if change_set.milestone:  # two milestones of a trial may be reached at one moment
         key += f":{change_set.milestone}"
-    search = getattr(change_set, "search", "")  # a search's change set: of no snapshot
-    if search:
-        key = f"search:{search}:{change_set.id}:{change_set.created_at}"
+    if isinstance(change_set, SearchChangeSet):  # of no snapshot
+        key = f"search:{change_set.search}:{change_set.id}:{change_set.created_at}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

@@ -24,7 +24,7 @@ from ctwatch import bounds, labels
 from ctwatch.labels import wording
 from ctwatch.limits import SUMMARY_STEPS
 from ctwatch.logs import visible
-from ctwatch.model import Change, ChangeSet, Severity
+from ctwatch.model import Change, ChangeSet, SearchChangeSet, Severity
 from ctwatch.notify.values import detail, element_text, shown
 from ctwatch.wording import LONG_TEXT, Budget, Word, word_diff, word_summary
 
@@ -128,9 +128,8 @@ def links(change_set: ChangeSet) -> dict[str, str]:
 
 def alert(change_set: ChangeSet) -> AlertView:
     """The view of one change set."""
-    search = getattr(change_set, "search", "")  # a searches.SearchChangeSet
-    if search:
-        return search_alert(change_set, search)
+    if isinstance(change_set, SearchChangeSet):
+        return search_alert(change_set)
     found = links(change_set)
     budget = Budget(SUMMARY_STEPS)  # one for all the texts of the alert, as for one diff
     views = [change_view(change, budget, change_set.nct_id) for change in change_set.changes]
@@ -152,7 +151,7 @@ def alert(change_set: ChangeSet) -> AlertView:
         test=any(TEST_FLAG in change.flags for change in change_set.changes))
 
 
-def search_alert(change_set: ChangeSet, search: str) -> AlertView:
+def search_alert(change_set: SearchChangeSet) -> AlertView:
     """The view of a search's change set: each trial that entered or left, with its link."""
     views = [member_view(change) for change in change_set.changes]
     groups = tuple(Group(severity, tuple(v for v in views if v.severity == severity))
@@ -161,7 +160,7 @@ def search_alert(change_set: ChangeSet, search: str) -> AlertView:
     went = len(views) - came
     said = [f"{came} new trial{'s' if came != 1 else ''}" if came else "",
             f"{went} left" if went else ""]
-    url = getattr(change_set, "search_url", "")
+    search, url = change_set.search, change_set.search_url
     return AlertView(
         id=change_set.id, nct_id=f"search {search}", title=", ".join(s for s in said if s),
         top_severity=change_set.top_severity, count=len(views),

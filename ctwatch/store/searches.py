@@ -16,12 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ctwatch.clock import stamp
-from ctwatch.model import Change
+from ctwatch.model import Change, SearchChangeSet
 from ctwatch.store.rows import changes_json, queue
 from ctwatch.store.tables import search_changes, search_members, searches
 
 if TYPE_CHECKING:
-    from ctwatch.searches import SearchChangeSet
     from ctwatch.store import Store
 
 _CHUNK = 900  # rows of one INSERT or ids of one IN (…)
@@ -146,8 +145,6 @@ def _update(conn: Connection, name: str, moment: str, *, changed: bool, baseline
 
 def load(conn: Connection, change_id: int) -> SearchChangeSet:
     """A search's change set, as its alert shows it."""
-    from ctwatch.searches import SearchChangeSet  # the domain; the store is below it
-
     row = conn.execute(sa.select(search_changes, searches.c.url)
                        .join(searches, searches.c.name == search_changes.c.search)
                        .where(search_changes.c.id == change_id)).one()

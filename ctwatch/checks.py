@@ -11,6 +11,7 @@ everything again.
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -180,8 +181,11 @@ def check(plan: Plan, client: Client, db: Store, *, force: bool = False, full: b
         report.error = "stopped abruptly"
         raise
     finally:
-        db.finish_run(report.run_id, report.status, report.counts(),
-                      report.data_timestamp if report.complete else None)
+        with db.transaction():  # what was checked and against which data, together
+            if report.complete:
+                db.set_meta(CHECKED, watched(plan))
+            db.finish_run(report.run_id, report.status, report.counts(),
+                          report.data_timestamp if report.complete else None)
     return report
 
 
@@ -259,18 +263,25 @@ def data_timestamp(client: Client) -> str | None:
 
 def unchanged_upstream(plan: Plan, db: Store, last_run: Mapping[str, Any] | None,
                        timestamp: str | None) -> bool:
-    """Whether the run before (``last_run``) checked every trial and search against this
-    very data."""
+    """Whether the run before (``last_run``) checked every trial and search of this plan, all
+    of them, against this very data."""
     if timestamp is None:
         return False
     if last_run is None or last_run["data_timestamp"] != timestamp:
         return False
-    if plan.searches:
-        states = {state.name: state for state in db.searches.states()}
-        if any(entry.name not in states or states[entry.name].baseline_at is None
-               or states[entry.name].definition != entry.query.key for entry in plan.searches):
-            return False  # a new search, a changed one, or a baseline to go on with
-    return set(plan.trials) <= set(db.trial_ids())
+    return db.get_meta(CHECKED) == watched(plan)
+
+
+#: the store's note of what the last complete run checked (:func:`watched`)
+CHECKED = "checked_plan"
+
+
+def watched(plan: Plan) -> str:
+    """A digest of what a plan watches: its trials, and its searches as defined. A run that
+    checked it all records it; a change of the config's trials or searches changes it."""
+    parts = sorted(plan.trials) + sorted(f"{entry.name} {entry.follow} {entry.query.key}"
+                                         for entry in plan.searches)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def sort_trials(plan: Plan, client: Client, reads: Mapping[str, Read],

@@ -22,24 +22,25 @@ from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, TextIO
 
-from ctwatch import checks, imports, outbox, preview, sample, status, timeline
+from ctwatch import checks, outbox, timeline
 from ctwatch.checks import Plan, RunReport
 from ctwatch.config import Config
 from ctwatch.errors import CtwatchError, FetchError, ParseError, Refused, UsageError
 from ctwatch.fetch import Client
-from ctwatch.imports import Backfilled, Imported
 from ctwatch.model import ChangeSet, SearchChangeSet
 from ctwatch.rules import Rules
 from ctwatch.signals import stop_signals
-from ctwatch.status import Status
 from ctwatch.store import Alert, Store
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the use cases a check does without are imported when used
     from pathlib import Path
 
+    from ctwatch import preview, sample
     from ctwatch.compliance import Assessment
     from ctwatch.export import Exported
+    from ctwatch.imports import Backfilled, Imported
     from ctwatch.searches import Listing
+    from ctwatch.status import Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,25 +101,31 @@ class Watcher:
                 stop: Callable[[], bool] | None = None) -> preview.Preview:
         """What a check would alert now (``ctwatch check --dry-run``), storing and sending
         nothing: no run lock is taken, a running check goes on undisturbed."""
+        from ctwatch.preview import preview
+
         plan = self.plan
         with self.store() as db, Client(self.config.api) as client, \
                 _stopping(stop) as stopped:
-            return preview.preview(plan, client, db, force=force, full=full, stop=stopped)
+            return preview(plan, client, db, force=force, full=full, stop=stopped)
 
     def backfill(self, nct_ids: Sequence[str]) -> Iterator[Backfilled | CtwatchError]:
         """Import the registry's version history of each trial, one after the other: what
         each stored, or why it could not (the others go on; a store error ends them all)."""
+        from ctwatch.imports import backfill
+
         with self._locked() as db, Client(self.config.api) as client:
             for nct_id in dict.fromkeys(nct_ids):
                 try:
-                    yield imports.backfill(client, db, nct_id, self.rules)
+                    yield backfill(client, db, nct_id, self.rules)
                 except (Refused, FetchError, ParseError) as error:
                     yield error
 
     def import_records(self, records: Sequence[tuple[str, bytes]]) -> Imported:
         """Load saved records — (name, bytes) — as snapshots of their trials."""
+        from ctwatch.imports import import_records
+
         with self._locked() as db:
-            return imports.import_records(db, records, self.rules)
+            return import_records(db, records, self.rules)
 
     def deliver(self) -> Delivery:
         """Send the alerts waiting in the outbox now (``ctwatch notify --retry``). No run lock:
@@ -133,9 +140,11 @@ class Watcher:
     def test_channels(self, name: str | None = None) -> list[sample.Tried]:
         """Send a sample alert through every configured channel, or the one named
         (``ctwatch notify --test``), and say how each went; the store is not opened."""
-        channels = sample.chosen(self.plan.channels, name)
-        change_set = sample.sample(self.rules, self.plan.today())
-        return [sample.send(channel, change_set) for channel in channels]
+        from ctwatch.sample import chosen, sample, send
+
+        channels = chosen(self.plan.channels, name)
+        change_set = sample(self.rules, self.plan.today())
+        return [send(channel, change_set) for channel in channels]
 
     def drop_alerts(self, channel: str, *, wait: bool = False) -> int:
         """Give up the pending alerts of a channel no longer configured; how many."""
@@ -148,8 +157,10 @@ class Watcher:
             return db.pending_alerts()
 
     def status(self) -> Status:
+        from ctwatch.status import status
+
         with self.store() as db:
-            return status.status(db)
+            return status(db)
 
     def reparse(self, nct_ids: Sequence[str] = (), *, every: bool = False) -> int:
         """Re-parse stored snapshots with this version's parser; how many."""
@@ -160,11 +171,13 @@ class Watcher:
     def serving(self) -> Iterator[Callable[[str | None], None]]:
         """Hold the store for ``ctwatch run`` (one daemon per store); gives the function that
         tells ``ctwatch status`` when the next check is."""
+        from ctwatch.status import NEXT_RUN
+
         with self.store() as db, db.lock(name="daemon"):
             try:
-                yield lambda when: db.set_meta(status.NEXT_RUN, when)
+                yield lambda when: db.set_meta(NEXT_RUN, when)
             finally:
-                db.set_meta(status.NEXT_RUN, None)
+                db.set_meta(NEXT_RUN, None)
 
     # -- the query side ---------------------------------------------------------------------
 

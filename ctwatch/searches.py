@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ctwatch import queries
+from ctwatch.config import unknown_keys
 from ctwatch.errors import ConfigError
 from ctwatch.fetch import Listed
 from ctwatch.labels import wording
@@ -71,10 +72,8 @@ def search_entries(section: Any) -> Iterator[SearchEntry | ConfigError]:
 def _entry(key: str, item: Any) -> SearchEntry:
     if not isinstance(item, Mapping):
         raise ConfigError("must be a mapping with name: and query: (or url:)", key=key)
-    for name in item:
-        if name not in SEARCH_KEYS:
-            raise ConfigError(f"unknown key (expected one of: {', '.join(SEARCH_KEYS)})",
-                              key=f"{key}.{name}")
+    for problem in unknown_keys(item, SEARCH_KEYS, prefix=f"{key}."):
+        raise problem
     name = item.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name) or NAME_IS_ID.fullmatch(name):
         raise ConfigError(f"must be a name of letters, digits, '.', '_' or '-', not an NCT id "

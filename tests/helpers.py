@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -34,6 +36,33 @@ def realdata_files(*folders: str) -> list[Path]:
 
 def load_json(path: Path) -> object:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def letters(text: str) -> str:
+    """The letters and digits of a text, lower-cased: to find a quoted text in a record."""
+    return "".join(char for char in text.lower() if char.isalnum())
+
+
+def record_letters(path: Path) -> str:
+    """The letters and digits of a record's text: every string of a JSON record, the text of
+    an XML record, entities unescaped; and again with HTML tags dropped ("<p>")."""
+    raw = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        strings: list[str] = []
+        stack = [json.loads(raw)]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, dict):
+                stack.extend(value.values())
+            elif isinstance(value, list):
+                stack.extend(value)
+            elif isinstance(value, str):
+                strings.append(value)
+        raw = "\n".join(strings)
+    return letters(html.unescape(raw)) + "|" + letters(html.unescape(_TAG.sub(" ", raw)))
+
+
+_TAG = re.compile(r"<[^<>]*>")
 
 
 def wait_for(condition: Callable[[], object], seconds: float = 10) -> bool:

@@ -29,17 +29,14 @@ An extracted bound matches an expected one (each used once) when
 
 from __future__ import annotations
 
-import html
-import json
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from ctwatch import thresholds
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, letters, record_letters
 
 #: (measure or acceptable spellings of it, comparator, value, unit)
 Bound = tuple[str | tuple[str, ...] | None, str, float, str | None]
@@ -800,40 +797,14 @@ def test_the_table_is_large_and_shows_every_error_class() -> None:
         assert sum(name in entry.classes for entry in ROWS) >= 2, name
 
 
-def _letters(text: str) -> str:
-    return "".join(char for char in text.lower() if char.isalnum())
-
-
-def _record_text(path: Path) -> str:
-    """The letters and digits of a record's text: every string of a JSON record, the text of
-    an XML record, entities unescaped; and again with HTML tags dropped ("<p>")."""
-    raw = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        strings: list[str] = []
-        stack = [json.loads(raw)]
-        while stack:
-            value = stack.pop()
-            if isinstance(value, dict):
-                stack.extend(value.values())
-            elif isinstance(value, list):
-                stack.extend(value)
-            elif isinstance(value, str):
-                strings.append(value)
-        raw = "\n".join(strings)
-    return _letters(html.unescape(raw)) + "|" + _letters(html.unescape(_TAG.sub(" ", raw)))
-
-
-_TAG = re.compile(r"<[^<>]*>")
-
-
 @pytest.mark.parametrize("source", sorted({entry.source for entry in ROWS}))
 def test_every_text_is_in_its_record(source: str) -> None:
     path = FIXTURES / source
-    record = _record_text(path)
+    record = record_letters(path)
     for entry in (entry for entry in ROWS if entry.source == source):
         assert entry.nct_id.lower() in record or entry.nct_id in path.name, entry.nct_id
-        assert _letters(entry.text) in record, entry.text
-        assert entry.context is None or _letters(entry.context) in record, entry.context
+        assert letters(entry.text) in record, entry.text
+        assert entry.context is None or letters(entry.context) in record, entry.context
 
 
 def test_measures_and_units_are_compared_as_the_docstring_says() -> None:

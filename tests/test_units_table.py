@@ -15,17 +15,14 @@ rows marked NO_UNIT have a unit that is missing or cannot be the measure's (``Hb
 
 from __future__ import annotations
 
-import html
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from ctwatch import thresholds
 from ctwatch.model import Threshold
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, letters, record_letters
 
 UNCODED = "uncoded"  # measure_code None
 NO_UNIT = "no unit"  # value_si and unit_si None
@@ -279,36 +276,10 @@ def test_the_table_is_large_and_has_bounds_that_stay_uncoded() -> None:
         assert code in codes, code
 
 
-def _letters(text: str) -> str:
-    return "".join(char for char in text.lower() if char.isalnum())
-
-
-def _record_text(path: Path) -> str:
-    """The letters and digits of a record's strings (JSON) or text (XML), entities unescaped;
-    and again with HTML tags dropped ("<p>")."""
-    raw = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        strings: list[str] = []
-        stack = [json.loads(raw)]
-        while stack:
-            value = stack.pop()
-            if isinstance(value, dict):
-                stack.extend(value.values())
-            elif isinstance(value, list):
-                stack.extend(value)
-            elif isinstance(value, str):
-                strings.append(value)
-        raw = "\n".join(strings)
-    return _letters(html.unescape(raw)) + "|" + _letters(html.unescape(_TAG.sub(" ", raw)))
-
-
-_TAG = re.compile(r"<[^<>]*>")
-
-
 @pytest.mark.parametrize("source", sorted({row.source for row in ROWS}))
 def test_every_text_is_in_its_record(source: str) -> None:
     path = FIXTURES / source
-    record = _record_text(path)
+    record = record_letters(path)
     for row in (row for row in ROWS if row.source == source):
         assert row.nct_id.lower() in record or row.nct_id in path.name, row.nct_id
-        assert _letters(row.text) in record, row.text
+        assert letters(row.text) in record, row.text

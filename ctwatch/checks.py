@@ -318,6 +318,9 @@ class _Pass:
         self.snapshotted: set[str] = set()  # trials with a new snapshot: milestones to judge
         self.last_run = db.last_run(before=report.run_id)  # the run before this one
         self.followers: dict[str, set[str]] = {}  # a trial followed by searches → their names
+        # the whole registry's followed searches: they follow every trial
+        self.everywhere = tuple(entry.name for entry in plan.searches
+                                if entry.whole_registry and entry.follow)
 
     def run(self, *, force: bool, full: bool) -> None:
         """Check the trials; a failure outside any one trial is recorded in the report, not
@@ -388,10 +391,19 @@ class _Pass:
         self.followers = found.by
         self._searched(found.change_ids, found.failed)
         streamed = self._stream(reads)
+        # a trial of the whole registry whose record could not be read or stored is read again
+        # until it is: the registry's stream has gone past it
+        retried = [nct_id for nct_id in self.db.failing() if nct_id not in streamed] \
+            if self.everywhere else []
         listed = set(plan.trials)
-        trials = [nct_id for nct_id in (*plan.trials, *(i for i in found.dates if i not in listed))
+        trials = [nct_id for nct_id in dict.fromkeys(
+                      (*plan.trials, *(i for i in found.dates if i not in listed), *retried))
                   if nct_id not in streamed]  # a trial in two searches is read once
         return trials, found.dates
+
+    def _following(self, nct_id: str) -> set[str]:
+        """The searches that follow a trial (the whole registry's follow them all)."""
+        return self.followers.get(nct_id, set()).union(self.everywhere)
 
     def _search_route(self, name: str, changes: Sequence[Change]) -> list[str]:
         return [c.name for c in self.plan.search_channels(name) if _wants(c, changes)]
@@ -477,7 +489,7 @@ class _Pass:
         plan = self.plan
         reading = Reading(fetched, trial, "api_v2", trial.status.last_update_posted,
                           plan.rules_for(trial.nct_id), plan.today())
-        channels = plan.channels_for(trial.nct_id, self.followers.get(trial.nct_id, ()))
+        channels = plan.channels_for(trial.nct_id, self._following(trial.nct_id))
         return record(db=self.db, reading=reading, raw_hash=digest, new=new,
                       channels=lambda changes: [c.name for c in channels if _wants(c, changes)])
 
@@ -491,7 +503,7 @@ class _Pass:
                 continue
             self.report.change_sets.append(change_set)
             channels = self.plan.channels_for(change_set.nct_id,
-                                              self.followers.get(change_set.nct_id, ()))
+                                              self._following(change_set.nct_id))
             if any(_wants(c, change_set.changes) for c in channels):
                 self.alerted.append(change_set)
 

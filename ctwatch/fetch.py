@@ -276,7 +276,7 @@ class Client:
         yield from self._walk(nct_ids, ask)
 
     def updated(self, since: date | str | None,
-                params: Sequence[tuple[str, str]] = ()) -> Iterator[list[Fetched]]:
+                params: Sequence[tuple[str, str]] = ()) -> Iterator[list[Fetched | FetchError]]:
         """The whole records, a page at a time and as :meth:`fetch_studies` yields them, of
         every study matching ``params`` whose last update was posted on ``since`` or later
         (None: every one), oldest first.
@@ -286,7 +286,7 @@ class Client:
         caller that stores page by page resumes after a kill from the last day it stored. A
         failure mid-way raises a FetchError; the pages yielded before stay valid. A study
         without a usable nctId is left out (debug log); one that cannot be used as listed is
-        read alone, and left out with a warning if that fails but the registry does not."""
+        read alone, and is that trial's FetchError if that fails but the registry does not."""
         query = merged(params, (*WALK_PARAMS, "sort"))
         if since is not None:
             window = f"AREA[LastUpdatePostDate]RANGE[{_day(since)},MAX]"
@@ -363,8 +363,9 @@ class Client:
         except ValueError:
             return None  # asked for alone, where it fails as a bad reply
 
-    def _whole(self, study: Any) -> Fetched | None:
-        """A listed study as the record of its id; None if it has none, or cannot be had."""
+    def _whole(self, study: Any) -> Fetched | FetchError | None:
+        """A listed study as the record of its id (or the FetchError of its id, if it cannot
+        be had); None if it has none."""
         nct_id = usable_id(study)
         if nct_id is None:
             log.debug("list page holds a study without a usable nctId; left out")
@@ -377,9 +378,7 @@ class Client:
         except Failure as failure:
             if failure.outage:
                 raise failure.error(nct_id, self._study_url(nct_id)) from failure.__cause__
-            log.warning("%s (%s): %s; left out", nct_id, self._study_url(nct_id),
-                        failure.reason)
-            return None
+            return failure.error(nct_id, self._study_url(nct_id))
 
     def _query_pages(self, params: list[tuple[str, str]],
                      extra: tuple[str, str]) -> Iterator[list[Any]]:

@@ -144,7 +144,7 @@ def _kept(rules: Rules, changes: Iterable[Change]) -> list[Change]:
 # -- the whole registry -----------------------------------------------------------------------
 
 
-StoreBatch = Callable[[list[Fetched]], None]  # stores records read in full, as a check does
+StoreBatch = Callable[[list[Fetched | FetchError]], None]  # stores as a check does
 
 
 def stream(entry: SearchEntry, client: Client, db: Store, rules: Rules, route: Route,
@@ -171,11 +171,12 @@ def stream(entry: SearchEntry, client: Client, db: Store, rules: Rules, route: R
     for page in _pages(entry, client, cursor):
         if stop():
             return read, None
-        if entry.follow:
-            store([item for item in page if isinstance(item, Fetched)])
-            read.update(item.registry_nct_id for item in page if isinstance(item, Fetched))
+        if entry.follow:  # a record that could not be had is its trial's failure
+            store(list(page))
+            read.update(item.registry_nct_id if isinstance(item, Fetched) else item.nct_id or ""
+                        for item in page)
         listed = [Listed.from_study(item.data) if isinstance(item, Fetched) else item
-                  for item in page]
+                  for item in page if not isinstance(item, FetchError)]
         new = {item.nct_id: item for item in listed if item.nct_id not in members}
         members.update(new)
         cursor = max([cursor or "", *(item.last_update_posted or "" for item in listed)]) or None
@@ -193,7 +194,7 @@ def stream(entry: SearchEntry, client: Client, db: Store, rules: Rules, route: R
 
 
 def _pages(entry: SearchEntry, client: Client,
-           cursor: str | None) -> Iterator[Sequence[Fetched | Listed]]:
+           cursor: str | None) -> Iterator[Sequence[Fetched | FetchError | Listed]]:
     """The registry's records updated since the day before ``cursor``: whole when followed,
     else light."""
     since = None if cursor is None else (date.fromisoformat(cursor[:10])

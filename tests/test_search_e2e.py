@@ -331,3 +331,34 @@ def test_a_store_before_searches_is_migrated(watcher: Watcher, store: StoreUnder
     [alert] = watcher.alerts()  # the trial's change; the search's baseline says nothing
     assert alert["nct_id"] == ISA_1
     assert store.rows("search_members") == 2
+
+
+def test_a_whole_registry_record_that_failed_is_read_again_until_it_is_stored(
+        watcher: Watcher) -> None:
+    configure(watcher, EVERYTHING)
+    watcher.check()
+    broken = trial(NEW_ISA, posted="2026-02-02")
+    broken["protocolSection"]["statusModule"]["startDateStruct"] = {"date": "2020-13-45"}
+    release(watcher, broken, edited(watcher, DARA, lambda study: None))  # DARA: 2026-02-02 on
+
+    def later(study: Study) -> None:
+        study["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = \
+            "2026-02-20"
+
+    release(watcher, edited(watcher, ISA_1, later))
+    failed = watcher.check()
+
+    assert failed.code == 3 and NEW_ISA in failed.stderr
+    [entered] = search_alerts(watcher)  # told as new, though its record could not be read
+    assert [c["path"] for c in entered["changes"]] == [f"search.entered[{NEW_ISA}]"]
+    # mended upstream without its date moving: the registry's stream, past it, never sends
+    # it again, so the check asks for it by id
+    mended = json.loads(watcher.registry.record(NEW_ISA) or b"{}")
+    mended["protocolSection"]["statusModule"]["startDateStruct"] = {"date": "2020-10"}
+    release(watcher, mended)
+
+    run = watcher.check()
+
+    assert run.code == 0, run.stderr
+    assert watcher.store.rows("snapshots", f"nct_id = '{NEW_ISA}'") == 1
+    assert len(search_alerts(watcher)) == 1

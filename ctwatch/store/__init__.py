@@ -453,6 +453,12 @@ class Store:
                     last_checked=moment, last_success=moment, consecutive_failures=0,
                     last_error=None))
 
+    def failing(self) -> list[str]:
+        """The trials whose last check failed."""
+        with self.transaction(write=False) as conn:
+            return list(conn.execute(sa.select(trial_state.c.nct_id).where(
+                trial_state.c.consecutive_failures > 0).order_by(trial_state.c.nct_id)).scalars())
+
     def trial_states(self) -> list[dict[str, Any]]:
         """Each trial's state for ``ctwatch status`` (the raw hash is no concern of people)."""
         shown = [column for column in trial_state.c if column.name != "raw_hash"]

@@ -385,3 +385,14 @@ def test_a_record_that_cannot_be_used_as_listed_is_read_alone(replay, registry, 
         [[record]] = list(client.updated("2099-01-01"))
     assert record.raw == raw and record.url.endswith("/api/v2/studies/NCT43000003")
     assert replay.counts == {"list": 1, "study": 1}
+
+
+def test_a_record_that_cannot_be_had_alone_is_its_trial_s_failure(replay, registry, paged,
+                                                                  faults: Faults) -> None:
+    raw = json.dumps(study("NCT43000003", posted="2099-01-01")).replace(
+        '"Trial NCT43000003"', '"Trial \\ud800"').encode()
+    registry.publish_raw("NCT43000003", raw)
+    faults.add("study", "wrong_id")  # its single read answers for another trial
+    with Client(paged) as client:
+        [[failed]] = list(client.updated("2099-01-01"))
+    assert isinstance(failed, BadResponse) and failed.nct_id == "NCT43000003"

@@ -7,25 +7,9 @@ record content, so that a request over 100,000 records the registry already read
 dictionary lookup and a test per record. :mod:`ctwatch.replay` serves with it;
 :mod:`ctwatch.fields` says what the names select.
 
-Searches (``query.*``, ``filter.advanced``) are Essie expressions, approximated:
-
-- Terms side by side, or joined by ``AND``, must all match; ``OR`` either; ``NOT`` excludes;
-  parentheses group; ``NOT`` and ``AREA[…]`` bind tighter than ``AND``, ``AND`` than ``OR``.
-  Operators are upper-case words; ``\\`` makes the next character plain.
-- A word matches case-insensitively, accents dropped, split at punctuation (``COVID-19`` is the
-  phrase ``covid 19``; ``_`` is part of a word, so ``ACTIVE_NOT_RECRUITING`` is one), with
-  possessive ``'s`` and plural ``-s``/``-ies`` dropped: the registry's "Term" expansion. Its
-  synonyms ("Concept": ``heart attack`` finding ``myocardial infarction``) are not known here.
-- Unquoted words may match in different fields of the area, as the registry's default
-  "Relaxation" lets them; the words of a "quoted phrase" must follow each other in one value.
-- ``query.<param>`` searches its area's pieces (:data:`ctwatch.fields.SEARCH_AREAS`, as the
-  registry lists them); ``filter.advanced``'s bare words search BasicSearch, as ``query.term``.
-  ``AREA[name]`` takes any area or piece of :mod:`ctwatch.fields` (another is a 400);
-  ``COVERAGE[FullMatch|StartsWith|EndsWith|Contains]`` is read; ``EXPANSION``, ``TILT`` and
-  ``SEARCH`` are accepted and change nothing (``SEARCH[Location](…)`` does not keep its terms
-  to one location: broader). ``RANGE[from,to]`` reads whole-day pieces, ``MISSING`` an area
-  without words, ``ALL`` every study, ``DISTANCE[lat,lon,25mi]`` LocationGeoPoint.
-- As the spec says, when any ``query.*`` holds only NCT ids, the filters are ignored.
+Searches (``query.*``, ``filter.advanced``) are Essie expressions, approximated as
+:mod:`ctwatch.essie` says. As the spec says, when any ``query.*`` holds only NCT ids, the
+filters are ignored.
 
 ``filter.overallStatus`` (comma or pipe list), ``filter.geo`` (``distance(lat,lon,50mi)``),
 ``filter.ids`` and ``sort`` (at most two whole-day pieces, ``:asc`` by default, or
@@ -37,27 +21,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
+from ctwatch.essie import (
+    SELF,
+    Expression,
+    Facts,
+    Test,
+    all_of,
+    derive,
+    geo,
+    statuses,
+)
 from ctwatch.fields import (
     DAY_AREAS,
     PARAM_AREAS,
-    PIECES,
     QueryError,
     Selection,
-    area_pieces,
-    day_range,
     project,
     selection,
-    texts,
-    value_at,
-    words,
 )
-from ctwatch.sources.terms import ENUMS
 
 Query = dict[str, list[str]]  # parsed query string, as parse_qs gives it
 
@@ -73,11 +59,11 @@ DERIVED_CONTENTS = 50_000
 UNBOUND = ("pageSize", "pageToken", "countTotal")
 QUERY_PARAMS = tuple(f"query.{param}" for param in PARAM_AREAS)
 NOT_READ = ("filter.synonyms", "aggFilters")  # the registry takes them; this one does not
-STATUSES = ENUMS["status"]
 MAX_SORT = 2
-
-Facts = dict[str, Any]  # what searches read of one record content, by name
-Test = Callable[[Facts, str], bool]  # (facts, the record's own id as a word) → matches
+_NCT_ONLY = re.compile(r"(?:\s*(?:\bOR\b|[,|])?\s*NCT\d{8}\b)+\s*", re.IGNORECASE)
+SELF_BYTES = SELF.encode()
+# Facts derived with any other (a record's dates, status and places: a few µs).
+CHEAP = (*(f"value:{piece}" for piece in (*DAY_AREAS, "OverallStatus")), "geo")
 
 
 @dataclass(frozen=True)
@@ -141,14 +127,14 @@ def match_of(query: Query) -> Match | None:
         parts.append(Expression(value, name, PARAM_AREAS[name[6:]]).parse())
     conditions = [*parts]
     if "filter.overallStatus" in query:
-        conditions.append(_statuses(",".join(query["filter.overallStatus"])))
+        conditions.append(statuses(",".join(query["filter.overallStatus"])))
     if "filter.advanced" in query:
         advanced = " AND ".join(query["filter.advanced"])
         if not advanced.strip():
             raise QueryError("the expression is empty")
         conditions.append(Expression(advanced, "filter.advanced", "BasicSearch").parse())
     if "filter.geo" in query:
-        conditions.append(_geo(",".join(query["filter.geo"])))
+        conditions.append(geo(",".join(query["filter.geo"])))
     # "If any query.* holds only NCT ids, filters are ignored" (the spec, reference §2).
     if any(_NCT_ONLY.fullmatch(value) for value in searched.values()):
         conditions = parts
@@ -157,10 +143,8 @@ def match_of(query: Query) -> Match | None:
     used = {name: query[name] for name in (*searched, "filter.overallStatus",
                                            "filter.advanced", "filter.geo") if name in query}
     key = json.dumps(sorted(used.items()))
-    if len(conditions) == 1:
-        return Match(conditions[0][0], conditions[0][1], key)
-    return Match(_all([test for test, _ in conditions]),
-                 frozenset().union(*(names for _, names in conditions)), key)
+    test, names = all_of(conditions)
+    return Match(test, names, key)
 
 
 def order_of(values: list[str] | None) -> tuple[tuple[str, bool], ...]:
@@ -223,244 +207,6 @@ def _offset(value: str, bound: str) -> int | None:
         return None
     return int(offset)
 
-
-# -- Essie, approximated (the module's docstring) ---------------------------------------------
-
-_LEX = re.compile(r'''\s*(?:
-    (?P<quote>"(?:\\.|[^"\\])*")
-  | (?P<paren>[()])
-  | (?P<op>(?:AREA|SEARCH|EXPANSION|COVERAGE|TILT|RANGE|DISTANCE)\[[^\]]*\])
-  | (?P<word>(?:\\.|[^\s()"\\])+)
-  | (?P<bad>\S))''', re.VERBOSE)
-_NCT_WORD = re.compile(r"nct\d{8}")
-_NCT_ONLY = re.compile(r"(?:\s*(?:\bOR\b|[,|])?\s*NCT\d{8}\b)+\s*", re.IGNORECASE)
-_GEO = re.compile(r"\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(\d+(?:\.\d+)?)\s*"
-                  r"(mi|km)\s*", re.IGNORECASE)
-COVERAGES = {"Contains": " {} ", "FullMatch": "\n {} \n", "StartsWith": "\n {} ",
-             "EndsWith": " {} \n"}
-EXPANSIONS = ("None", "Term", "Concept", "Relaxation", "Lossy")
-SELF = "ctwatchselfnctid"  # a record's own NCT id, in what its content shares with its clones
-SELF_BYTES = SELF.encode()
-_TRUE: tuple[Test, frozenset[str]] = (lambda facts, own: True, frozenset())
-# Facts derived with any other (a record's dates, status and places: a few µs).
-CHEAP = (*(f"value:{piece}" for piece in (*DAY_AREAS, "OverallStatus")), "geo")
-
-
-@dataclass(frozen=True)
-class _Context:
-    area: str  # the area or piece a term searches
-    coverage: str = "Contains"
-
-
-class Expression:
-    """One parameter's Essie expression, parsed into a test of a record's facts."""
-
-    def __init__(self, text: str, param: str, area: str) -> None:
-        self._param = param
-        self._area = area
-        self._tokens = [(match.lastgroup or "", match.group(match.lastgroup or 0))
-                        for match in _LEX.finditer(text) if match.lastgroup]
-        self._at = 0
-
-    def parse(self) -> tuple[Test, frozenset[str]]:
-        """The test and the names of the facts it reads; QueryError if it cannot be read."""
-        if not self._tokens:
-            return _TRUE
-        parsed = self._or(_Context(self._area))
-        if self._at < len(self._tokens):
-            raise self._error(f"unexpected `{self._tokens[self._at][1]}`")
-        return parsed
-
-    def _error(self, reason: str) -> QueryError:
-        return QueryError(reason, self._param)
-
-    def _peek(self, *values: str) -> bool:
-        return self._at < len(self._tokens) and self._tokens[self._at][1] in values
-
-    def _or(self, context: _Context) -> tuple[Test, frozenset[str]]:
-        parts = [self._and(context)]
-        while self._peek("OR"):
-            self._at += 1
-            parts.append(self._and(context))
-        return _joined(parts, _any)
-
-    def _and(self, context: _Context) -> tuple[Test, frozenset[str]]:
-        parts = [self._unary(context)]
-        while self._at < len(self._tokens) and not self._peek(")", "OR"):
-            self._at += self._peek("AND")
-            parts.append(self._unary(context))
-        return _joined(parts, _all)
-
-    def _unary(self, context: _Context) -> tuple[Test, frozenset[str]]:
-        if self._at >= len(self._tokens):
-            raise self._error("the expression ends where a term is expected")
-        kind, value = self._tokens[self._at]
-        self._at += 1
-        if kind == "bad":
-            raise self._error("a quotation mark is not closed" if value == '"'
-                              else f"unexpected `{value}`")
-        if kind == "paren":
-            if value == ")":
-                raise self._error("unexpected `)`")
-            inner = self._or(context)
-            if not self._peek(")"):
-                raise self._error("a parenthesis is not closed")
-            self._at += 1
-            return inner
-        if kind == "op":
-            return self._operator(value, context)
-        if kind == "quote":
-            return _term(context, words(_plain(value[1:-1])))
-        if value == "NOT":
-            test, names = self._unary(context)
-            return (lambda facts, own: not test(facts, own)), names
-        if value in ("AND", "OR"):
-            raise self._error(f"`{value}` needs a term on each side")
-        if value == "MISSING":
-            name = f"area:{context.area}"
-            return (lambda facts, own: not facts[name].tokens), frozenset([name])
-        if value == "ALL":
-            return _TRUE
-        return _term(context, words(_plain(value)))
-
-    def _operator(self, value: str, context: _Context) -> tuple[Test, frozenset[str]]:
-        operator, _, argument = value[:-1].partition("[")
-        if operator == "AREA":
-            area = argument.strip()
-            if area_pieces(area) is None:
-                raise self._error(f"Unknown area name `{area}` (here: the areas and pieces "
-                                  "of ctwatch.fields)")
-            return self._unary(replace(context, area=area))
-        if operator == "COVERAGE" and argument in COVERAGES:
-            return self._unary(replace(context, coverage=argument))
-        if ((operator == "EXPANSION" and argument in EXPANSIONS)
-                or (operator == "SEARCH" and argument in ("Study", "Location"))
-                or (operator == "TILT" and argument in PIECES)):
-            return self._unary(context)
-        if operator == "RANGE":
-            ends = argument.split(",")
-            if len(ends) != 2:
-                raise self._error(f"RANGE takes two values: `{argument}`")
-            try:
-                days = day_range(context.area, *ends)
-            except QueryError as error:
-                raise self._error(error.reason) from None
-            name = f"value:{context.area}"
-            return (lambda facts, own: days.holds(facts[name])), frozenset([name])
-        if operator == "DISTANCE" and context.area == "LocationGeoPoint":
-            return _geo(argument, f"`{value}`")
-        raise self._error(f"`{value}` is not read here")
-
-
-def _plain(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
-
-
-def _term(context: _Context, found: list[str]) -> tuple[Test, frozenset[str]]:
-    """A word or phrase in the context's area; no words (punctuation alone): every study."""
-    if not found:
-        return _TRUE
-    name = f"area:{context.area}"
-    names = frozenset([name])
-    own_words = any(_NCT_WORD.fullmatch(word) for word in found)
-    if len(found) == 1 and context.coverage == "Contains":
-        word = found[0]
-        if own_words:
-            return (lambda facts, own: (SELF if word == own else word) in facts[name].tokens), names
-        return (lambda facts, own: word in facts[name].tokens), names
-    pattern = COVERAGES[context.coverage]
-
-    def test(facts: Facts, own: str) -> bool:
-        phrase = [SELF if word == own else word for word in found] if own_words else found
-        area = facts[name]
-        return area.tokens.issuperset(phrase) and pattern.format(" ".join(phrase)) in area.text
-
-    return test, names
-
-
-def _joined(parts: list[tuple[Test, frozenset[str]]],
-            combine: Callable[[list[Test]], Test]) -> tuple[Test, frozenset[str]]:
-    if len(parts) == 1:
-        return parts[0]
-    return combine([test for test, _ in parts]), frozenset().union(*(n for _, n in parts))
-
-
-def _all(tests: list[Test]) -> Test:
-    return lambda facts, own: all(test(facts, own) for test in tests)
-
-
-def _any(tests: list[Test]) -> Test:
-    return lambda facts, own: any(test(facts, own) for test in tests)
-
-
-def _statuses(value: str) -> tuple[Test, frozenset[str]]:
-    wanted = frozenset(item.strip() for item in re.split(r"[,|]", value))
-    unknown = sorted(wanted - STATUSES)
-    if unknown:
-        raise ValueError(f"Invalid value in parameter `overallStatus`: `{unknown[0]}`")
-    name = "value:OverallStatus"
-    return (lambda facts, own: facts[name] in wanted), frozenset([name])
-
-
-def _geo(value: str, shown: str | None = None) -> tuple[Test, frozenset[str]]:
-    """``distance(lat,lon,50mi)`` (filter.geo) or its inside (DISTANCE[…]): within the radius."""
-    inside = value.strip()
-    if shown is None:
-        inside = inside[9:-1] if inside.startswith("distance(") and inside.endswith(")") else ""
-    match = _GEO.fullmatch(inside)
-    if not match:
-        raise ValueError(f"Invalid value in parameter `geo`: `{value}`") if shown is None \
-            else QueryError(f"{shown} is not a distance (lat,lon,25mi)")
-    lat, lon = math.radians(float(match[1])), math.radians(float(match[2]))
-    radius = float(match[3]) * (1.609344 if match[4].lower() == "mi" else 1.0)
-
-    def within(facts: Facts, own: str) -> bool:
-        return any(_km(lat, lon, there) <= radius for there in facts["geo"])
-
-    return within, frozenset(["geo"])
-
-
-def _km(lat: float, lon: float, there: tuple[float, float]) -> float:
-    """Great-circle distance (haversine, km) to a point given in radians."""
-    a = (math.sin((there[0] - lat) / 2) ** 2
-         + math.cos(lat) * math.cos(there[0]) * math.sin((there[1] - lon) / 2) ** 2)
-    return 2 * 6371.0088 * math.asin(math.sqrt(min(1.0, a)))
-
-
-# -- what searches read of a record ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AreaText:
-    """An area's words: as a set, and as text (one line per value, words spaced) for phrases."""
-
-    tokens: frozenset[str]
-    text: str
-
-
-def derive(name: str, study: Any) -> Any:
-    """The fact ``name`` of a study: ``area:<area>`` its words, ``value:<piece>`` its first text
-    (None if none), ``geo`` its locations' points (radians)."""
-    kind, _, what = name.partition(":")
-    if kind == "area":
-        lines = [" ".join(words(text)) for piece in area_pieces(what) or ()
-                 for text in texts(study, PIECES[piece])]
-        return AreaText(frozenset(" ".join(lines).split()),
-                        "\n" + "\n".join(f" {line} " for line in lines) + "\n")
-    if kind == "value":
-        found = texts(study, PIECES[what])
-        return found[0] if found else None
-    points = []
-    for location in _list(value_at(study, "protocolSection.contactsLocationsModule.locations")):
-        point = location.get("geoPoint") if isinstance(location, dict) else None
-        lat, lon = (point.get("lat"), point.get("lon")) if isinstance(point, dict) else (0, 0)
-        if isinstance(lat, int | float) and isinstance(lon, int | float) and point:
-            points.append((math.radians(lat), math.radians(lon)))
-    return tuple(points)
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 class Derived:

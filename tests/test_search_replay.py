@@ -1,6 +1,6 @@
 """The local registry answers searches (``query.*``, ``filter.overallStatus``,
 ``filter.advanced``, ``filter.geo``, ``sort``) as clinicaltrials.gov does, within the Essie
-approximation ctwatch/replay_query.py describes: real records, real HTTP on loopback."""
+approximation ctwatch/essie.py describes: real records, real HTTP on loopback."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ one study (``/api/v2/studies/{nct}``: 301 for an alias, plain-text 400/404), the
 &fields=…&countTotal=…&pageSize=…&pageToken=…``), ``/api/v2/version`` and the site's history
 endpoints (``/api/int/studies/{nct}?history=true``, ``…/history/{v}``). ``fields`` projects
 (single study too), ``query.*`` and ``filter.advanced`` are searched as
-:mod:`ctwatch.replay_query` approximates Essie, over the areas :mod:`ctwatch.fields` lists.
+:mod:`ctwatch.essie` approximates Essie, over the areas :mod:`ctwatch.fields` lists.
 It counts the requests it sees by route and by path, and the body bytes it sends. The test
 suite, the benchmarks and ``ctwatch demo`` use it so that the real HTTP code runs without the
 internet.

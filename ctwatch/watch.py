@@ -195,6 +195,12 @@ class Watcher:
         with self.store() as db:
             return db.change_sets(nct_id, limit=limit)
 
+    def recent_changes(self, limit: int) -> list[ChangeSet]:
+        """The newest change sets of trials and searches together, newest first (the feed)."""
+        with self.store() as db:
+            found = [*db.change_sets(limit=limit), *db.searches.change_sets(limit=limit)]
+        return sorted(found, key=lambda change_set: change_set.created_at, reverse=True)[:limit]
+
     def searches(self) -> list[Listing]:
         """The watched searches: each configured one, then those only the store holds."""
         from ctwatch.searches import listings

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import feedparser
 import pytest
 import yaml
 
@@ -232,6 +233,28 @@ def test_history_and_diff_take_a_search_s_name(watcher: Watcher) -> None:
     assert f"New trial: {NEW_ISA}" in text.stdout
     unknown = watcher.run("history", "no-such-search")
     assert unknown.code == 2 and "no-such-search" in unknown.stderr
+
+
+def test_the_feed_carries_a_search_s_change_sets_with_the_trials(watcher: Watcher) -> None:
+    configure(watcher, ISATUXIMAB_MYELOMA)
+    watcher.check()
+
+    def enrol_more(study: Study) -> None:
+        study["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 99
+
+    release(watcher, trial(NEW_ISA, posted="2026-01-06"), edited(watcher, ISA_1, enrol_more))
+    watcher.check()
+
+    run = watcher.run("feed")
+
+    assert run.code == 0, run.stderr
+    entries = feedparser.parse(run.stdout_bytes).entries
+    titles = sorted(entry.title.split(" — ")[0] for entry in entries)
+    assert titles == [f"MAJOR {ISA_1}: Enrollment → 99",
+                      f"MAJOR search isatuximab-myeloma: New trial {NEW_ISA}"]
+    [searched] = [e for e in entries if "search" in e.title]
+    assert searched.link.startswith("https://clinicaltrials.gov/search?")
+    assert len({entry.id for entry in entries}) == 2
 
 
 def test_a_changed_search_starts_a_new_baseline(watcher: Watcher) -> None:

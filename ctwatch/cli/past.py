@@ -221,7 +221,8 @@ def report(ctx: click.Context, nct_id: str, out: Path | None) -> None:
 @click.pass_context
 @handle_errors
 def feed(ctx: click.Context, out: Path | None, limit: int, self_url: str | None) -> None:
-    """An Atom feed of recent change sets, newest first (for Outlook or a feed reader)."""
+    """An Atom feed of recent change sets of trials and searches, newest first (for Outlook or
+    a feed reader)."""
     watcher = watcher_from(ctx)
-    change_sets = watcher.change_sets(limit=limit)
+    change_sets = watcher.recent_changes(limit)
     emit_document(atom(change_sets, source=watcher.config.store, self_url=self_url), out)

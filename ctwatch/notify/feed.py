@@ -2,7 +2,8 @@
 
 One entry per change set, newest first, titled like an e-mail's subject ("CRITICAL NCT…:
 Overall Status → Terminated (Slow accrual) and 6 more changes — <title>"), its summary the
-changes in the registry's words. Ids are UUIDs derived from the trial and the two snapshots, so
+changes in the registry's words; a watched search's change set is one too ("MAJOR search
+isatuximab-myeloma: New trial NCT…"). Ids are UUIDs derived from the trial and the two snapshots, so
 an entry keeps its id however often the feed is written.
 """
 
@@ -15,7 +16,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 
 from ctwatch import __version__
 from ctwatch.clock import stamp
-from ctwatch.model import ChangeSet
+from ctwatch.model import ChangeSet, SearchChangeSet
 from ctwatch.notify import present
 from ctwatch.notify.render import html_fragment
 
@@ -48,6 +49,8 @@ def atom(change_sets: Sequence[ChangeSet], *, source: str = "ctwatch",
 
 
 def entry_id(change_set: ChangeSet) -> str:
+    if isinstance(change_set, SearchChangeSet):  # of no snapshot: its search and its id
+        return _urn("search-change", f"{change_set.search}:{change_set.id}")
     return _urn("change-set", f"{change_set.nct_id}:{change_set.from_snapshot}:"
                               f"{change_set.to_snapshot}")
 

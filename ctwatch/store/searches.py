@@ -112,10 +112,12 @@ class SearchStore:
         with self._store.transaction(write=False) as conn:
             return load(conn, change_id)
 
-    def change_sets(self, name: str, limit: int | None = None) -> list[SearchChangeSet]:
-        """A search's change sets, newest first."""
-        query = (sa.select(search_changes.c.id).where(search_changes.c.search == name)
-                 .order_by(search_changes.c.id.desc()).limit(limit))
+    def change_sets(self, name: str | None = None,
+                    limit: int | None = None) -> list[SearchChangeSet]:
+        """A search's change sets (every search's: none named), newest first."""
+        query = sa.select(search_changes.c.id).order_by(search_changes.c.id.desc()).limit(limit)
+        if name is not None:
+            query = query.where(search_changes.c.search == name)
         with self._store.transaction(write=False) as conn:
             return [load(conn, ident) for ident in conn.execute(query).scalars()]
 

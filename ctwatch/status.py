@@ -3,10 +3,12 @@ read from the store, so that it tells the same whichever process asks."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ctwatch.model import SearchChangeSet
 from ctwatch.store import Store
+from ctwatch.store.searches import SearchState
 
 NEXT_RUN = "daemon.next_run"  # store meta key: when the daemon checks next
 
@@ -42,6 +44,7 @@ class PendingAlert:
     last_error: str | None
     maybe_sent: bool  # claimed by a run that stopped while sending it
     milestone: str | None = None  # a compliance milestone's alert: its key (change_set: its id)
+    search: str | None = None  # a watched search's alert: its name (change_set: its id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ class Status:
     next_run: str | None  # when the daemon serving this store checks next
     trials: list[TrialState]
     pending_alerts: list[PendingAlert]
+    searches: list[SearchState] = field(default_factory=list)  # watched searches as checked
 
     def to_dict(self) -> dict[str, Any]:
         """``ctwatch status --format json``."""
@@ -71,8 +75,14 @@ class Status:
                   f"failures in a row {t.consecutive_failures}"
                   + (f"  last error: {t.last_error}" if t.last_error else "")
                   for t in self.trials]
+        if self.searches:
+            lines.append("searches:")
+            lines += [f"  {s.name}  {s.size} trials  last checked {s.last_checked}  "
+                      f"last change {s.last_changed or 'none'}"
+                      + ("" if s.baseline_at else "  baseline in progress")
+                      for s in self.searches]
         lines.append(f"pending alerts: {len(self.pending_alerts)}")
-        lines += [f"  {a.channel}  {a.nct_id} "
+        lines += [f"  {a.channel}  {a.nct_id or 'search ' + (a.search or '')} "
                   + (f"milestone {a.milestone}" if a.milestone else f"change set {a.change_set}")
                   + f"  attempts {a.attempts}"
                   + (f"  last error: {a.last_error}" if a.last_error else "")
@@ -93,8 +103,11 @@ def status(db: Store) -> Status:
         pending_alerts=[
             PendingAlert(alert.id, alert.channel, alert.change_set.nct_id, alert.change_set.id,
                          alert.attempts, alert.last_error, alert.maybe_sent,
-                         alert.change_set.milestone)
-            for alert in db.pending_alerts()])
+                         alert.change_set.milestone,
+                         alert.change_set.search
+                         if isinstance(alert.change_set, SearchChangeSet) else None)
+            for alert in db.pending_alerts()],
+        searches=db.searches.states())
 
 
 def next_run(db: Store) -> str | None:

@@ -108,6 +108,10 @@ def test_a_search_s_first_check_is_its_baseline_and_alerts_no_one(watcher: Watch
         ("isatuximab-myeloma", 2, "done", True)]
     # followed: its members are watched (read in full once), the others are not
     assert watcher.rows("snapshots") == 2
+    status = watcher.run("status")
+    assert "searches:\n  isatuximab-myeloma  2 trials  last checked " in status.stdout
+    [state] = json.loads(watcher.run("status", "--format", "json").stdout)["searches"]
+    assert (state["name"], state["size"]) == ("isatuximab-myeloma", 2)
 
 
 def test_a_new_matching_trial_gives_one_alert_naming_it(watcher: Watcher,

@@ -236,14 +236,17 @@ def _some(failures: Sequence[Failure], shown: int = 5) -> str:
     return ids + (f" and {len(failures) - shown} more" if len(failures) > shown else "")
 
 
+def reached(count: int) -> str:
+    """"1 compliance milestone", "2 compliance milestones"."""
+    return f"{count} compliance milestone{'s' if count != 1 else ''}"
+
+
 def summary(report: RunReport) -> str:
     if report.error is not None:
         return f"the check failed after {report.checked} trials"
     if report.interrupted:
         return f"stopped after {report.checked} trials; the next run checks them all again"
-    reached = len(report.milestones)
-    milestones = (f"; {reached} compliance milestone{'s' if reached > 1 else ''} reached"
-                  if reached else "")
+    milestones = f"; {reached(len(report.milestones))} reached" if report.milestones else ""
     if report.skipped:
         return (f"registry data unchanged since the last run ({report.data_timestamp}); "
                 f"nothing to check{milestones}")

@@ -60,9 +60,7 @@ class Preview:
     def summary(self) -> str:
         if self.interrupted:
             return f"dry run stopped after {self.checked} trials; nothing stored or sent"
-        reached = len(self.milestones)
-        tail = (f", {reached} compliance milestone{'s' if reached != 1 else ''}"
-                if reached else "")
+        tail = f", {checks.reached(len(self.milestones))}" if self.milestones else ""
         if self.skipped:
             return (f"dry run: registry data unchanged since the last run "
                     f"({self.data_timestamp}), a check would read nothing{tail}; "

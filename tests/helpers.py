@@ -65,6 +65,16 @@ def record_letters(path: Path) -> str:
 _TAG = re.compile(r"<[^<>]*>")
 
 
+def assert_quoted(path: Path, rows: list[tuple[str, str | None, str | None]]) -> None:
+    """Every (NCT id, text, context) of a table test is in the record it cites (``path``):
+    the id in its text or its file name, the text and its context among its words."""
+    record = record_letters(path)
+    for nct_id, text, context in rows:
+        assert nct_id.lower() in record or nct_id in path.name, nct_id
+        for quoted in (text, context):
+            assert quoted is None or letters(quoted) in record, quoted
+
+
 def wait_for(condition: Callable[[], object], seconds: float = 10) -> bool:
     """Whether ``condition`` became true within ``seconds`` (polled): wait for what is to
     happen, never a fixed time."""

@@ -50,13 +50,19 @@ def insert_snapshot(conn: Connection, snapshot: Snapshot, raw: bytes) -> int:
 
 def insert_change_set(conn: Connection, nct_id: str, from_id: int, to_id: int,
                        changes: Sequence[Change], channels: Sequence[str]) -> int:
+    return insert_alerted(conn, change_sets, "change_set", changes, channels, "created_at",
+                          nct_id=nct_id, from_snapshot=from_id, to_snapshot=to_id)
+
+
+def insert_alerted(conn: Connection, table: sa.Table, alerted: str, changes: Sequence[Change],
+                   channels: Sequence[str], moment: str, **values: Any) -> int:
+    """A row of what an alert is about (a change set, a milestone, a search's change set),
+    stamped now in its ``moment`` column, and its alert queued on ``channels``; its id."""
     created = stamp()
-    change_set_id = conn.execute(change_sets.insert().values(
-        nct_id=nct_id, from_snapshot=from_id, to_snapshot=to_id, created_at=created,
-        changes=changes_json(changes),
-    )).inserted_primary_key[0]
-    queue(conn, channels, created, change_set=change_set_id)
-    return change_set_id
+    row_id = conn.execute(table.insert().values(
+        changes=changes_json(changes), **{moment: created}, **values)).inserted_primary_key[0]
+    queue(conn, channels, created, **{alerted: row_id})
+    return row_id
 
 
 def changes_json(changes: Sequence[Change]) -> str:
@@ -65,7 +71,7 @@ def changes_json(changes: Sequence[Change]) -> str:
 
 
 def queue(conn: Connection, channels: Sequence[str], created: str, **alerted: int) -> None:
-    """One pending outbox row per channel, for a change set or a milestone (``alerted``)."""
+    """One pending outbox row per channel, for what ``alerted`` names (its outbox column)."""
     for channel in channels:
         conn.execute(outbox.insert().values(channel=channel, status="pending", attempts=0,
                                             created_at=created, **alerted))
@@ -91,13 +97,8 @@ def change_set(conn: Connection, change_set_id: int) -> ChangeSet:
 
 def insert_milestone(conn: Connection, nct_id: str, key: str, snapshot_id: int,
                      changes: Sequence[Change], channels: Sequence[str]) -> int:
-    created = stamp()
-    milestone_id = conn.execute(milestones.insert().values(
-        nct_id=nct_id, key=key, snapshot=snapshot_id, alerted_at=created,
-        changes=changes_json(changes),
-    )).inserted_primary_key[0]
-    queue(conn, channels, created, milestone=milestone_id)
-    return milestone_id
+    return insert_alerted(conn, milestones, "milestone", changes, channels, "alerted_at",
+                          nct_id=nct_id, key=key, snapshot=snapshot_id)
 
 
 def milestone_change_set(conn: Connection, milestone_id: int) -> ChangeSet:

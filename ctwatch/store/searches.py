@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from ctwatch.clock import stamp
 from ctwatch.model import Change, SearchChangeSet
-from ctwatch.store.rows import changes_json, queue
+from ctwatch.store.rows import insert_alerted
 from ctwatch.store.tables import search_changes, search_members, searches
 
 if TYPE_CHECKING:
@@ -95,17 +95,14 @@ class SearchStore:
         moment = stamp()
         with self._store.transaction() as conn:
             _add(conn, name, entered, moment)
-            for start in range(0, len(left), _CHUNK):
-                conn.execute(search_members.delete().where(
-                    search_members.c.search == name,
-                    search_members.c.nct_id.in_(list(left[start:start + _CHUNK]))))
-            change_id = None
-            if changes:
-                change_id = conn.execute(search_changes.insert().values(
-                    search=name, created_at=moment, changes=changes_json(changes),
-                )).inserted_primary_key[0]
-                queue(conn, channels, moment, search_change=change_id)
-            _update(conn, name, moment, changed=bool(changes), baseline=baseline, cursor=cursor)
+            gone = sum(conn.execute(search_members.delete().where(
+                search_members.c.search == name,
+                search_members.c.nct_id.in_(list(left[start:start + _CHUNK])))).rowcount
+                for start in range(0, len(left), _CHUNK))
+            change_id = insert_alerted(conn, search_changes, "search_change", changes,
+                                       channels, "created_at", search=name) if changes else None
+            _update(conn, name, moment, grown=len(entered) - gone, changed=bool(changes),
+                    baseline=baseline, cursor=cursor)
             return change_id
 
     def change_set(self, change_id: int) -> SearchChangeSet:
@@ -131,11 +128,11 @@ def _add(conn: Connection, name: str, entered: Mapping[str, Mapping[str, Any] | 
         conn.execute(search_members.insert(), items[start:start + _CHUNK])
 
 
-def _update(conn: Connection, name: str, moment: str, *, changed: bool, baseline: bool,
-            cursor: str | None) -> None:
-    size = conn.execute(sa.select(sa.func.count()).select_from(search_members)
-                        .where(search_members.c.search == name)).scalar_one()
-    values: dict[str, Any] = {"last_checked": moment, "size": size}
+def _update(conn: Connection, name: str, moment: str, *, grown: int, changed: bool,
+            baseline: bool, cursor: str | None) -> None:
+    # the size follows the rows added and removed: counting the whole registry's members
+    # again for each page of its baseline would cost more than the page
+    values: dict[str, Any] = {"last_checked": moment, "size": searches.c.size + grown}
     if changed:
         values["last_changed"] = moment
     if baseline:

@@ -195,11 +195,15 @@ def current(db: Store, snapshot: Snapshot) -> Snapshot:
 def reparsed_trial(db: Store, snapshot: Snapshot) -> Trial:
     """A stored snapshot's raw payload, parsed by the current parser."""
     assert snapshot.id is not None
-    trials = sources.parse(db.raw(snapshot.id), f"snapshot {snapshot.id} of {snapshot.nct_id}")
-    for trial in trials:
-        if trial.nct_id == snapshot.nct_id:
+    return parsed_trial(db.raw(snapshot.id), snapshot.nct_id, snapshot.id)
+
+
+def parsed_trial(raw: bytes, nct_id: str, snapshot_id: int) -> Trial:
+    """The trial ``nct_id`` of a snapshot's raw payload, as the current parser reads it."""
+    for trial in sources.parse(raw, f"snapshot {snapshot_id} of {nct_id}"):
+        if trial.nct_id == nct_id:
             return trial
-    raise ParseError(f"holds no study {snapshot.nct_id}", source=f"snapshot {snapshot.id}")
+    raise ParseError(f"holds no study {nct_id}", source=f"snapshot {snapshot_id}")
 
 
 def change_set(old: Snapshot, new: Snapshot, changes: list[Change]) -> ChangeSet:

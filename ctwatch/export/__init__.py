@@ -35,12 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from ctwatch import sources
-from ctwatch.errors import NoSuchSnapshot, ParseError
+from ctwatch.errors import NoSuchSnapshot
 from ctwatch.export import history, output, writers
 from ctwatch.export.rows import trial_rows
 from ctwatch.export.tables import chosen
 from ctwatch.store import Store
 from ctwatch.store import exports as stored
+from ctwatch.timeline import parsed_trial
 
 #: trials (or history rows) whose rows are written at a time
 BATCH = 100
@@ -116,11 +117,7 @@ def _current(latest: stored.Latest) -> dict[str, Any]:
     """The trial's published shape, as the current parser reads the snapshot."""
     if latest.raw is None:
         return json.loads(latest.trial)
-    where = f"snapshot {latest.snapshot_id} of {latest.nct_id}"
-    for trial in sources.parse(latest.raw, where):
-        if trial.nct_id == latest.nct_id:
-            return trial.to_dict()
-    raise ParseError(f"holds no study {latest.nct_id}", source=where)
+    return parsed_trial(latest.raw, latest.nct_id, latest.snapshot_id).to_dict()
 
 
 def _write_history(db: Store, named: list[str] | None, writer: writers.Writer) -> None:

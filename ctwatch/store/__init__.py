@@ -64,7 +64,6 @@ from ctwatch.urls import database_url as database_url
 if TYPE_CHECKING:
     from ctwatch.store.searches import SearchStore
 
-_IN_CHUNK = 900  # ids in one IN (…): below SQLite's old limit of 999 parameters
 
 
 def content_hash(trial: Trial) -> str:
@@ -250,8 +249,8 @@ class Store:
         """Which of these trials have a snapshot (a statement per 900 ids)."""
         found: set[str] = set()
         with self.transaction(write=False) as conn:
-            for start in range(0, len(nct_ids), _IN_CHUNK):
-                chunk = list(nct_ids[start:start + _IN_CHUNK])
+            for start in range(0, len(nct_ids), rows.IN_CHUNK):
+                chunk = list(nct_ids[start:start + rows.IN_CHUNK])
                 found.update(conn.execute(sa.select(snapshots.c.nct_id).distinct()
                                           .where(snapshots.c.nct_id.in_(chunk))).scalars())
         return found
@@ -375,9 +374,9 @@ class Store:
         (a statement per 900 ids)."""
         statement = rows.outlines(self.engine.dialect.name)
         with self.transaction(write=False) as conn:
-            return [rows.to_outline(row) for start in range(0, len(nct_ids), _IN_CHUNK)
+            return [rows.to_outline(row) for start in range(0, len(nct_ids), rows.IN_CHUNK)
                     for row in conn.execute(statement, {
-                        "ids": list(nct_ids[start:start + _IN_CHUNK]),
+                        "ids": list(nct_ids[start:start + rows.IN_CHUNK]),
                         "countries": list(countries) or [""]})]
 
     # -- settings shared between processes --------------------------------------------------
@@ -447,8 +446,8 @@ class Store:
         without a fault, in one transaction (a statement per thousand)."""
         moment = stamp()
         with self.transaction() as conn:
-            for start in range(0, len(nct_ids), _IN_CHUNK):
-                chunk = list(nct_ids[start:start + _IN_CHUNK])
+            for start in range(0, len(nct_ids), rows.IN_CHUNK):
+                chunk = list(nct_ids[start:start + rows.IN_CHUNK])
                 conn.execute(trial_state.update().where(trial_state.c.nct_id.in_(chunk)).values(
                     last_checked=moment, last_success=moment, consecutive_failures=0,
                     last_error=None))

@@ -19,10 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from ctwatch.store import Store
+from ctwatch.store.rows import IN_CHUNK
 from ctwatch.store.tables import change_sets, snapshots
 
 FETCH_ROWS = 100  # rows a fetch brings: 100 latest trials are a few MB of JSON
-_IN_CHUNK = 900  # ids in one IN (…): below SQLite's old limit of 999 parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +85,8 @@ def _stream(db: Store, query: sa.Select[Any], nct_id: sa.ColumnElement[str],
     order (a statement per chunk of ids)."""
     named = sorted(set(nct_ids)) if nct_ids is not None else None
     statements = [query] if named is None else [
-        query.where(nct_id.in_(named[start:start + _IN_CHUNK]))
-        for start in range(0, len(named), _IN_CHUNK)]
+        query.where(nct_id.in_(named[start:start + IN_CHUNK]))
+        for start in range(0, len(named), IN_CHUNK)]
     with db.transaction(write=False) as conn:
         for statement in statements:
             yield from conn.execute(statement, execution_options={"yield_per": FETCH_ROWS})

@@ -16,6 +16,8 @@ from ctwatch.clock import stamp
 from ctwatch.model import Change, ChangeSet, Snapshot, Trial
 from ctwatch.store.tables import change_sets, milestones, outbox, snapshots, trial_state
 
+IN_CHUNK = 900  # ids in one IN (…), rows in one INSERT: below SQLite's old limit of 999
+
 # Statements of every checked trial, built once: building one costs more than running it.
 #: a trial's latest snapshot: id, content hash, parser version
 LATEST = (sa.select(snapshots.c.id, snapshots.c.content_hash, snapshots.c.parser_version)

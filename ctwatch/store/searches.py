@@ -17,13 +17,12 @@ from sqlalchemy.engine import Connection
 
 from ctwatch.clock import stamp
 from ctwatch.model import Change, SearchChangeSet
-from ctwatch.store.rows import insert_alerted
+from ctwatch.store.rows import IN_CHUNK, insert_alerted
 from ctwatch.store.tables import search_changes, search_members, searches
 
 if TYPE_CHECKING:
     from ctwatch.store import Store
 
-_CHUNK = 900  # rows of one INSERT or ids of one IN (…)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +96,8 @@ class SearchStore:
             _add(conn, name, entered, moment)
             gone = sum(conn.execute(search_members.delete().where(
                 search_members.c.search == name,
-                search_members.c.nct_id.in_(list(left[start:start + _CHUNK])))).rowcount
-                for start in range(0, len(left), _CHUNK))
+                search_members.c.nct_id.in_(list(left[start:start + IN_CHUNK])))).rowcount
+                for start in range(0, len(left), IN_CHUNK))
             change_id = insert_alerted(conn, search_changes, "search_change", changes,
                                        channels, "created_at", search=name) if changes else None
             _update(conn, name, moment, grown=len(entered) - gone, changed=bool(changes),
@@ -124,8 +123,8 @@ def _add(conn: Connection, name: str, entered: Mapping[str, Mapping[str, Any] | 
     items = [{"search": name, "nct_id": nct_id, "entered_at": moment,
               "member": json.dumps(member, ensure_ascii=False) if member else None}
              for nct_id, member in entered.items()]
-    for start in range(0, len(items), _CHUNK):
-        conn.execute(search_members.insert(), items[start:start + _CHUNK])
+    for start in range(0, len(items), IN_CHUNK):
+        conn.execute(search_members.insert(), items[start:start + IN_CHUNK])
 
 
 def _update(conn: Connection, name: str, moment: str, *, grown: int, changed: bool,

@@ -19,11 +19,11 @@ from typing import Any
 
 from ctwatch import queries
 from ctwatch.config import unknown_keys
-from ctwatch.errors import ConfigError
+from ctwatch.errors import ConfigError, UsageError
 from ctwatch.fetch import Listed
 from ctwatch.labels import wording
 from ctwatch.logs import quoted
-from ctwatch.model import Change, Severity
+from ctwatch.model import Change, SearchChangeSet, Severity
 
 SEARCH_KEYS = ("name", "query", "filter", "url", "follow", "notify")
 #: a search's name: it names the search in alerts, the store and the command line, where an
@@ -166,6 +166,24 @@ def why_left(now: Listed | None, query: queries.SearchQuery, missing: bool) -> s
     if status == "WITHDRAWN":
         return "withdrawn"
     return "no longer matches the search"
+
+
+def chosen(change_sets: Sequence[SearchChangeSet], old_ref: str | None,
+           new_ref: str | None) -> SearchChangeSet:
+    """The change set of a search's (newest first) that ``diff NAME --to`` names: its id, or
+    the latest by default; ``--from`` names nothing in a search."""
+    if old_ref is not None:
+        raise UsageError("a search's changes are one change set each: give --to ID only",
+                         option="--from")
+    if not change_sets:
+        raise UsageError("no changes of this search yet: its members are as first listed")
+    if new_ref in (None, "latest"):
+        return change_sets[0]
+    found = [c for c in change_sets if str(c.id) == new_ref]
+    if not found:
+        raise UsageError(f"{new_ref!r} is not a change set of this search (see ctwatch "
+                         "history NAME)", option="--to")
+    return found[0]
 
 
 # -- what ``ctwatch searches`` lists --------------------------------------------------------

@@ -217,6 +217,13 @@ class Watcher:
                                  "(see ctwatch searches)")
             return db.searches.change_sets(name, limit)
 
+    def search_change(self, name: str, old_ref: str | None,
+                      new_ref: str | None) -> SearchChangeSet:
+        """The change set of a search that ``ctwatch diff NAME`` shows (``--to``: its id)."""
+        from ctwatch.searches import chosen
+
+        return chosen(self.search_change_sets(name), old_ref, new_ref)
+
     def compliance(self, nct_ids: Sequence[str], today: date) -> list[Assessment]:
         """FDAAA 801 / 42 CFR 11 findings of the trials named (every stored trial: none), as
         of ``today``, from their stored versions."""

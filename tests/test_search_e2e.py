@@ -237,6 +237,12 @@ def test_history_and_diff_take_a_search_s_name(watcher: Watcher) -> None:
     assert f"New trial: {NEW_ISA}" in text.stdout
     unknown = watcher.run("history", "no-such-search")
     assert unknown.code == 2 and "no-such-search" in unknown.stderr
+    named = watcher.run("diff", "isatuximab-myeloma", "--to", str(entry["change_set"]))
+    assert named.stdout == text.stdout
+    absent = watcher.run("diff", "isatuximab-myeloma", "--to", str(entry["change_set"] + 1))
+    assert absent.code == 2 and "is not a change set of this search" in absent.stderr
+    since = watcher.run("diff", "isatuximab-myeloma", "--from", "1")
+    assert since.code == 2 and "--to ID only" in since.stderr
 
 
 def test_the_feed_carries_a_search_s_change_sets_with_the_trials(watcher: Watcher) -> None:

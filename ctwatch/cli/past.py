@@ -163,7 +163,7 @@ def diff(ctx: click.Context, records: tuple[str, ...], old_ref: str | None,
         old, new = (_one_trial(record) for record in records)
         changes = timeline.compare_records(old, new, watcher.rules)
     elif len(records) == 1 and is_name(records[0]) and not Path(records[0]).exists():
-        changes = _search_change(watcher.search_change_sets(records[0]), old_ref, new_ref)
+        changes = watcher.search_change(records[0], old_ref, new_ref)
         if fmt == "html":  # a search's change set is no trial's version: the alert's page
             click.echo(render.message_html([changes]))
             return
@@ -172,23 +172,6 @@ def diff(ctx: click.Context, records: tuple[str, ...], old_ref: str | None,
     else:
         raise UsageError("give one NCT id, or two saved records to compare")
     click.echo(DIFF_FORMATS[fmt](changes))
-
-
-def _search_change(change_sets: list[SearchChangeSet], old_ref: str | None,
-                   new_ref: str | None) -> SearchChangeSet:
-    """The search change set ``--to`` names (its id; default: the latest)."""
-    if old_ref is not None:
-        raise UsageError("a search's changes are one change set each: give --to ID only",
-                         option="--from")
-    if not change_sets:
-        raise UsageError("no changes of this search yet: its members are as first listed")
-    if new_ref in (None, "latest"):
-        return change_sets[0]
-    found = [c for c in change_sets if str(c.id) == new_ref]
-    if not found:
-        raise UsageError(f"{new_ref!r} is not a change set of this search (see ctwatch "
-                         "history NAME)", option="--to")
-    return found[0]
 
 
 def _one_trial(source: str) -> Trial:
